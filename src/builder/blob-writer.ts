@@ -1,0 +1,272 @@
+/**
+ * Writes a Nydus data blob: compressed, deduplicated chunks, then the blob meta (chunk-info array
+ * and header), the chunk digest array, an optional inline bootstrap and the ToC, each section
+ * followed by its tar header when tar headers are enabled. The blob id is the sha256 of the file.
+ * @module
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { alignUp } from '../util/bytes.js';
+import { COMPRESSOR_CODE, compressChunk, zstdCompress, type Compressor } from '../util/compress.js';
+import { DIGESTER_CODE, digest, type Digester } from '../util/digest.js';
+import { CHUNK_FLAG_COMPRESSED, type ChunkRecord } from '../format/v6/chunk-record.js';
+import { CHUNK_INFO_V1_SIZE, encodeChunkInfoV1 } from '../format/blob/chunk-info.js';
+import { encodeCiHeader } from '../format/blob/ci-header.js';
+import { encodeSectionHeader } from '../format/blob/section-header.js';
+import {
+  TOC_ENTRY_BLOB_DIGEST, TOC_ENTRY_BLOB_META, TOC_ENTRY_BLOB_META_HEADER, TOC_ENTRY_BLOB_RAW, TOC_ENTRY_BLOB_TOC,
+  TOC_ENTRY_BOOTSTRAP, TOC_ENTRY_SIZE, TOC_FLAG_NONE, TOC_FLAG_ZSTD, TOC_FLAG_LZ4_BLOCK, encodeTocEntry, type TocEntry,
+} from '../format/blob/toc-entry.js';
+import {
+  BLOB_FEATURE_ALIGNED, BLOB_FEATURE_CAP_TAR_TOC, BLOB_FEATURE_HAS_TAR_HEADER, BLOB_FEATURE_HAS_TOC,
+  BLOB_FEATURE_INLINED_CHUNK_DIGEST, BLOB_FEATURE_INLINED_FS_META,
+} from '../format/blob/features.js';
+import type { BlobEntry } from '../format/v6/blob-entry.js';
+
+/** Options of a blob. */
+export interface BlobWriterOptions {
+  /** Where to write (a temporary name; the caller renames). */
+  path: string;
+  blobIndex: number;
+  chunkSize: number;
+  compressor: Compressor;
+  digester: Digester;
+  /** Append the ToC and digest array (`--features blob-toc`). */
+  toc: boolean;
+  /** The bootstrap will be appended (`--blob-inline-meta`). */
+  inlineMeta: boolean;
+}
+
+const WRITE_BUFFER = 4 << 20;
+const ZERO_BLOCK = new Uint8Array(0);
+
+/** Statistics of what was written. */
+export interface BlobStats {
+  /** Chunks referenced by files (including duplicates). */
+  chunkRefs: number;
+  /** Distinct chunks stored. */
+  chunks: number;
+  /** Bytes of file data before dedup. */
+  logicalBytes: number;
+  /** Bytes of distinct chunk data, uncompressed. */
+  uniqueBytes: number;
+  /** Bytes of compressed chunk data. */
+  compressedBytes: number;
+}
+
+/** Streams chunks into a blob file. */
+export class BlobWriter {
+  readonly options: BlobWriterOptions;
+  readonly stats: BlobStats = { chunkRefs: 0, chunks: 0, logicalBytes: 0, uniqueBytes: 0, compressedBytes: 0 };
+  readonly records: ChunkRecord[] = [];
+  #fd: number;
+  #hash: Hash = createHash('sha256');
+  #pos = 0;
+  #buf = Buffer.allocUnsafe(WRITE_BUFFER);
+  #bufLen = 0;
+  #uncompressedPos = 0;
+  #dedup = new Map<string, ChunkRecord>();
+  #digests: Uint8Array[] = [];
+  #toc: TocEntry[] = [];
+  #ci = { offset: 0, compressedSize: 0, uncompressedSize: 0, compressor: 0 };
+  #dataSize = 0;
+  #features = 0;
+  #closed = false;
+
+  constructor(options: BlobWriterOptions) {
+    this.options = options;
+    this.#fd = openSync(options.path, 'w', 0o644);
+    void ZERO_BLOCK;
+  }
+
+  /** True when at least one chunk has been stored. */
+  get hasData(): boolean {
+    return this.records.length > 0;
+  }
+
+  /** Add one chunk of file data (at most chunkSize bytes); returns its (possibly shared) record. */
+  addChunk(data: Uint8Array, fileOffset: number): ChunkRecord {
+    const d = digest(this.options.digester, data);
+    const key = Buffer.from(d).toString('latin1') + data.length;
+    this.stats.chunkRefs++;
+    this.stats.logicalBytes += data.length;
+    const hit = this.#dedup.get(key);
+    if (hit) return hit;
+    const c = compressChunk(this.options.compressor, data);
+    const rec: ChunkRecord = {
+      digest: d,
+      blobIndex: this.options.blobIndex,
+      flags: c.compressed ? CHUNK_FLAG_COMPRESSED : 0,
+      compressedSize: c.data.length,
+      uncompressedSize: data.length,
+      compressedOffset: this.#pos,
+      uncompressedOffset: this.#uncompressedPos,
+      fileOffset,
+      index: this.records.length,
+      crc32: 0,
+    };
+    this.#write(c.data);
+    this.#uncompressedPos += alignUp(data.length, 4096);
+    this.records.push(rec);
+    this.#digests.push(d);
+    this.#dedup.set(key, rec);
+    this.stats.chunks++;
+    this.stats.uniqueBytes += data.length;
+    this.stats.compressedBytes += c.data.length;
+    return rec;
+  }
+
+  #write(data: Uint8Array): void {
+    this.#hash.update(data);
+    this.#pos += data.length;
+    if (data.length >= WRITE_BUFFER) {
+      this.#flush();
+      writeSync(this.#fd, data);
+      return;
+    }
+    if (this.#bufLen + data.length > WRITE_BUFFER) this.#flush();
+    this.#buf.set(data, this.#bufLen);
+    this.#bufLen += data.length;
+  }
+
+  #flush(): void {
+    let off = 0;
+    while (off < this.#bufLen) off += writeSync(this.#fd, this.#buf, off, this.#bufLen - off);
+    this.#bufLen = 0;
+  }
+
+  get #tarHeaders(): boolean {
+    return this.options.toc || this.options.inlineMeta;
+  }
+
+  #section(name: string, size: number): Uint8Array {
+    const h = encodeSectionHeader(name, size);
+    this.#write(h);
+    return h;
+  }
+
+  #tocEntry(name: string, flags: number, content: Uint8Array | Uint8Array[] , offset: number, compressedSize: number, uncompressedSize: number): void {
+    const h = createHash('sha256');
+    for (const part of Array.isArray(content) ? content : [content]) h.update(part);
+    this.#toc.push({ flags, name, digest: new Uint8Array(h.digest()), compressedOffset: offset, compressedSize, uncompressedSize });
+  }
+
+  /**
+   * Write the sections that follow the chunk data (image.blob header, blob meta, digest array).
+   * Returns the blob table entry as it stands before any inline bootstrap.
+   */
+  finishData(): BlobEntry {
+    const o = this.options;
+    this.#dataSize = this.#pos;
+    this.#features = BLOB_FEATURE_ALIGNED | BLOB_FEATURE_CAP_TAR_TOC;
+    if (this.#tarHeaders) {
+      this.#features |= BLOB_FEATURE_HAS_TAR_HEADER;
+      // Digest of the data section covers the data and its header, as Nydus computes it.
+      const dataHash = this.#hash.copy();
+      const hdr = encodeSectionHeader(TOC_ENTRY_BLOB_RAW, this.#dataSize);
+      dataHash.update(hdr);
+      this.#write(hdr);
+      if (o.toc) {
+        this.#toc.push({ flags: TOC_FLAG_NONE, name: TOC_ENTRY_BLOB_RAW, digest: new Uint8Array(dataHash.digest()), compressedOffset: 0, compressedSize: this.#dataSize, uncompressedSize: this.#uncompressedPos });
+      }
+    }
+    if (o.toc) this.#features |= BLOB_FEATURE_HAS_TOC;
+    if (o.inlineMeta) this.#features |= BLOB_FEATURE_INLINED_FS_META;
+    if (o.toc && this.records.length > 0) this.#features |= BLOB_FEATURE_INLINED_CHUNK_DIGEST;
+    if (this.records.length > 0) {
+      const ci = new Uint8Array(this.records.length * CHUNK_INFO_V1_SIZE);
+      const view = new DataView(ci.buffer);
+      this.records.forEach((r, k) => encodeChunkInfoV1({
+        compressedOffset: r.compressedOffset, compressedSize: r.compressedSize, uncompressedOffset: r.uncompressedOffset,
+        uncompressedSize: r.uncompressedSize, compressed: (r.flags & CHUNK_FLAG_COMPRESSED) !== 0,
+      }, view, k * CHUNK_INFO_V1_SIZE));
+      let stored: Uint8Array = ci;
+      let ciCompressor: Compressor = 'none';
+      if (o.compressor !== 'none') {
+        const c = compressChunk(o.compressor, ci);
+        if (c.compressed) { stored = c.data; ciCompressor = o.compressor; }
+      }
+      const ciOffset = this.#pos;
+      const header = encodeCiHeader({
+        features: this.#features, ciCompressor: COMPRESSOR_CODE[ciCompressor], ciEntries: this.records.length, ciOffset,
+        ciCompressedSize: stored.length, ciUncompressedSize: ci.length, zranOffset: 0, zranSize: 0, zranCount: 0,
+      });
+      this.#write(stored);
+      this.#write(header);
+      this.#ci = { offset: ciOffset, compressedSize: stored.length, uncompressedSize: ci.length, compressor: COMPRESSOR_CODE[ciCompressor] };
+      if (this.#tarHeaders) this.#section(TOC_ENTRY_BLOB_META, stored.length + header.length);
+      if (o.toc) {
+        const flag = ciCompressor === 'zstd' ? TOC_FLAG_ZSTD : ciCompressor === 'lz4_block' ? TOC_FLAG_LZ4_BLOCK : TOC_FLAG_NONE;
+        this.#tocEntry(TOC_ENTRY_BLOB_META, flag, ci, ciOffset, stored.length, ci.length);
+        this.#tocEntry(TOC_ENTRY_BLOB_META_HEADER, TOC_FLAG_NONE, header, ciOffset + stored.length, header.length, header.length);
+        const digests = new Uint8Array(this.#digests.length * 32);
+        this.#digests.forEach((d, k) => digests.set(d, k * 32));
+        const off = this.#pos;
+        this.#write(digests);
+        this.#section(TOC_ENTRY_BLOB_DIGEST, digests.length);
+        this.#tocEntry(TOC_ENTRY_BLOB_DIGEST, TOC_FLAG_NONE, digests, off, digests.length, digests.length);
+      }
+    }
+    return this.entry('x'.repeat(64));
+  }
+
+  /** Append the bootstrap (zstd-compressed with a ToC, raw without). */
+  appendBootstrap(bootstrap: Uint8Array): void {
+    const off = this.#pos;
+    let stored = bootstrap;
+    let flag = TOC_FLAG_NONE;
+    if (this.options.toc) {
+      const z = zstdCompress(bootstrap);
+      if (z.length < bootstrap.length) { stored = z; flag = TOC_FLAG_ZSTD; }
+    }
+    this.#write(stored);
+    this.#section(TOC_ENTRY_BOOTSTRAP, stored.length);
+    if (this.options.toc) this.#tocEntry(TOC_ENTRY_BOOTSTRAP, flag, bootstrap, off, stored.length, bootstrap.length);
+  }
+
+  /** Write the ToC, close the file, and return the final blob table entry (id = sha256 of the file). */
+  finalize(): BlobEntry {
+    let tocSize = 0;
+    let tocDigest = new Uint8Array(32);
+    if (this.options.toc) {
+      const data = new Uint8Array(this.#toc.length * TOC_ENTRY_SIZE);
+      const view = new DataView(data.buffer);
+      this.#toc.forEach((e, k) => encodeTocEntry(e, view, k * TOC_ENTRY_SIZE));
+      this.#write(data);
+      const hdr = this.#section(TOC_ENTRY_BLOB_TOC, data.length);
+      tocDigest = new Uint8Array(createHash('sha256').update(data).update(hdr).digest());
+      tocSize = data.length + hdr.length;
+    }
+    this.#flush();
+    closeSync(this.#fd);
+    this.#closed = true;
+    const id = this.#hash.digest('hex');
+    return { ...this.entry(id), blobTocSize: tocSize, blobTocDigest: tocDigest };
+  }
+
+  /** Close without finishing (on failure). */
+  abort(): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      try { closeSync(this.#fd); } catch { /* already closed */ }
+    }
+  }
+
+  /** Size written so far. */
+  get position(): number {
+    return this.#pos + 0;
+  }
+
+  /** The blob table entry with `blobId` and the current sizes. */
+  entry(blobId: string): BlobEntry {
+    const o = this.options;
+    return {
+      blobId, blobIndex: o.blobIndex, chunkSize: o.chunkSize, chunkCount: this.records.length,
+      compressionAlgo: COMPRESSOR_CODE[o.compressor], digestAlgo: DIGESTER_CODE[o.digester], features: this.#features >>> 0,
+      compressedSize: this.#pos, uncompressedSize: this.#uncompressedPos, blobTocSize: 0,
+      ciCompressor: this.#ci.compressor, ciOffset: this.#ci.offset, ciCompressedSize: this.#ci.compressedSize,
+      ciUncompressedSize: this.#ci.uncompressedSize, blobTocDigest: new Uint8Array(32), blobMetaDigest: new Uint8Array(32),
+      blobMetaSize: 0, cipherIv: new Uint8Array(8), cipherAlgo: 0,
+    };
+  }
+}

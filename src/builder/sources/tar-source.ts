@@ -1,0 +1,86 @@
+/**
+ * Builds a tree from an OCI layer tarball (plain, gzip or zstd), streaming: entry data is chunked
+ * into the blob as it arrives, never extracted or held whole.
+ * @module
+ */
+import { FormatError } from '../../util/errors.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../../format/v6/constants.js';
+import { splitXattrName, type Xattr } from '../../format/v6/xattr.js';
+import { openLayer } from '../../tar/open-layer.js';
+import { parseTar, type TarEntry } from '../../tar/parse-tar.js';
+import type { BlobWriter } from '../blob-writer.js';
+import { chunkSegments } from '../file-chunker.js';
+import { ensureDir, isDir, newDirNode, utf8Key, type BuildNode } from '../build-node.js';
+
+/** Options of a tar build. */
+export interface TarSourceOptions {
+  onWarn?: (code: string, message: string) => void;
+}
+
+const TYPE_BITS: Record<TarEntry['type'], number> = {
+  file: S_IFREG, hardlink: S_IFREG, symlink: S_IFLNK, chardev: S_IFCHR, blockdev: S_IFBLK, dir: S_IFDIR, fifo: S_IFIFO,
+};
+
+/** Linux new_encode_dev. */
+export function encodeDev(major: number, minor: number): number {
+  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+
+function xattrsOf(e: TarEntry, onWarn: TarSourceOptions['onWarn']): Xattr[] {
+  const out: Xattr[] = [];
+  for (const [name, value] of e.xattrs) {
+    if (!splitXattrName(name)) {
+      onWarn?.('ERR_XATTR_PREFIX', `xattr "${name}" of ${e.path} is not in an EROFS namespace; skipped`);
+      continue;
+    }
+    out.push({ name, value });
+  }
+  return out;
+}
+
+/** Read a layer stream and return the tree; file data goes to `writer`. */
+export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: BlobWriter, options: TarSourceOptions = {}): Promise<{ root: BuildNode; paths: Map<string, BuildNode> }> {
+  const root = newDirNode();
+  const paths = new Map<string, BuildNode>();
+  paths.set('/', root);
+  for await (const e of parseTar(openLayer(input), options.onWarn ? { onWarn: (c, m) => options.onWarn?.(c, m) } : {})) {
+    const parts = e.path === '' ? [] : e.path.split('/');
+    const attrs = {
+      mode: TYPE_BITS[e.type] | (e.mode & 0o7777), uid: e.uid, gid: e.gid, mtime: e.mtime, mtimeNsec: e.mtimeNsec,
+      rdev: e.type === 'chardev' || e.type === 'blockdev' ? encodeDev(e.devmajor, e.devminor) : 0,
+      size: 0, xattrs: xattrsOf(e, options.onWarn),
+    };
+    if (parts.length === 0) {
+      if (e.type !== 'dir') throw new FormatError('ERR_TAR_ROOT', `Cannot build from tar: entry at offset ${e.headerOffset} names the root but is a ${e.type}`, { offset: e.headerOffset });
+      Object.assign(root, attrs);
+      continue;
+    }
+    const parent = ensureDir(root, parts.slice(0, -1));
+    const children = parent.children as Map<string, BuildNode>;
+    const key = utf8Key(parts[parts.length - 1] as string);
+    let node: BuildNode;
+    if (e.type === 'dir') {
+      const existing = children.get(key);
+      if (existing && isDir(existing)) {
+        Object.assign(existing, attrs);
+        node = existing;
+      } else {
+        node = { ...attrs, children: new Map() };
+      }
+    } else if (e.type === 'hardlink') {
+      const target = paths.get(`/${e.linkname}`);
+      if (!target) throw new FormatError('ERR_TAR_HARDLINK', `Cannot build from tar: hardlink "${e.path}" at offset ${e.headerOffset} points to "${e.linkname}", which is not an earlier regular file`, { path: e.path, offset: e.headerOffset });
+      node = target;
+    } else {
+      node = { ...attrs };
+      if (e.type === 'symlink') node.target = new Uint8Array(Buffer.from(e.linkname, 'utf8'));
+      if (e.type === 'file') {
+        node.size = e.size;
+        node.chunks = await chunkSegments(writer, e.body(), e.size, e.path);
+      }
+    }
+    children.set(key, node);
+    if ((node.mode & S_IFMT) === S_IFREG) paths.set(`/${e.path}`, node);
+  }
+  return { root, paths };
+}
