@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine, run as root.
+# Installs the system tools the builder and its tests use, then the npm
+# dependencies. Quick (no network) when everything is already present.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Debian packages needed by the tests and helpers:
+#   erofs-utils  mkfs.erofs / fsck.erofs / dump.erofs (reference tools)
+#   attr         setfattr / getfattr (xattrs in test trees)
+#   tar gzip zstd  layer tarballs
+#   util-linux   losetup; mount  mount/umount; kmod  modprobe
+#   e2fsprogs    mkfs.ext4 / debugfs; coreutils  mknod, mkfifo, truncate
+PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages ${missing[*]} and not root; install them with apt-get" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: system packages present"
+fi
+
+# Kernel file systems used by the tests (built in on most kernels; modprobe
+# only when absent, and do not fail if there are no modules to load).
+for fs in erofs overlay; do
+  if ! grep -qw "$fs" /proc/filesystems; then
+    modprobe "$fs" 2>/dev/null || echo "setup: warning: kernel has no $fs support" >&2
+  fi
+done
+
+# npm dependencies: only when node_modules is missing or older than the lockfile.
+if [[ -f package-lock.json ]]; then
+  if [[ ! -d node_modules || package-lock.json -nt node_modules ]]; then
+    echo "setup: npm ci"
+    if ! npm ci --no-audit --no-fund --loglevel=error >/tmp/nydus-ts-npm-ci.log 2>&1; then
+      # e.g. a lockfile that lacks other platforms' optional native packages:
+      # fall back to npm install without rewriting package(-lock).json.
+      echo "setup: npm ci failed (see /tmp/nydus-ts-npm-ci.log); trying npm install --no-save"
+      npm install --no-audit --no-fund --no-save
+    fi
+    touch node_modules
+  else
+    echo "setup: node_modules up to date"
+  fi
+elif [[ ! -d node_modules || package.json -nt node_modules ]]; then
+  echo "setup: npm install"
+  npm install --no-audit --no-fund
+  touch node_modules
+else
+  echo "setup: node_modules up to date"
+fi
