@@ -38,7 +38,6 @@ export interface BlobWriterOptions {
 }
 
 const WRITE_BUFFER = 4 << 20;
-const ZERO_BLOCK = new Uint8Array(0);
 
 /** Statistics of what was written. */
 export interface BlobStats {
@@ -66,7 +65,8 @@ export class BlobWriter {
   #bufLen = 0;
   #uncompressedPos = 0;
   #dedup = new Map<string, ChunkRecord>();
-  #digests: Uint8Array[] = [];
+  /** Chunk digests, 32 bytes each in chunk order: one allocation instead of one per chunk. */
+  #digestArena = new Uint8Array(32 * 1024);
   #toc: TocEntry[] = [];
   #ci = { offset: 0, compressedSize: 0, uncompressedSize: 0, compressor: 0 };
   #dataSize = 0;
@@ -76,7 +76,6 @@ export class BlobWriter {
   constructor(options: BlobWriterOptions) {
     this.options = options;
     this.#fd = openSync(options.path, 'w', 0o644);
-    void ZERO_BLOCK;
   }
 
   /** True when at least one chunk has been stored. */
@@ -87,14 +86,23 @@ export class BlobWriter {
   /** Add one chunk of file data (at most chunkSize bytes); returns its (possibly shared) record. */
   addChunk(data: Uint8Array, fileOffset: number): ChunkRecord {
     const d = digest(this.options.digester, data);
-    const key = Buffer.from(d).toString('latin1') + data.length;
+    const key = Buffer.from(d.buffer, d.byteOffset, 32).toString('latin1');
     this.stats.chunkRefs++;
     this.stats.logicalBytes += data.length;
     const hit = this.#dedup.get(key);
-    if (hit) return hit;
+    if (hit && hit.uncompressedSize === data.length) return hit;
     const c = compressChunk(this.options.compressor, data);
+    const n = this.records.length;
+    if ((n + 1) * 32 > this.#digestArena.length) {
+      const grown = new Uint8Array(this.#digestArena.length * 2);
+      grown.set(this.#digestArena);
+      this.#digestArena = grown;
+      // Re-point existing records at the new arena.
+      this.records.forEach((r, k) => { r.digest = grown.subarray(k * 32, k * 32 + 32); });
+    }
+    this.#digestArena.set(d, n * 32);
     const rec: ChunkRecord = {
-      digest: d,
+      digest: this.#digestArena.subarray(n * 32, n * 32 + 32),
       blobIndex: this.options.blobIndex,
       flags: c.compressed ? CHUNK_FLAG_COMPRESSED : 0,
       compressedSize: c.data.length,
@@ -108,7 +116,6 @@ export class BlobWriter {
     this.#write(c.data);
     this.#uncompressedPos += alignUp(data.length, 4096);
     this.records.push(rec);
-    this.#digests.push(d);
     this.#dedup.set(key, rec);
     this.stats.chunks++;
     this.stats.uniqueBytes += data.length;
@@ -199,8 +206,7 @@ export class BlobWriter {
         const flag = ciCompressor === 'zstd' ? TOC_FLAG_ZSTD : ciCompressor === 'lz4_block' ? TOC_FLAG_LZ4_BLOCK : TOC_FLAG_NONE;
         this.#tocEntry(TOC_ENTRY_BLOB_META, flag, ci, ciOffset, stored.length, ci.length);
         this.#tocEntry(TOC_ENTRY_BLOB_META_HEADER, TOC_FLAG_NONE, header, ciOffset + stored.length, header.length, header.length);
-        const digests = new Uint8Array(this.#digests.length * 32);
-        this.#digests.forEach((d, k) => digests.set(d, k * 32));
+        const digests = this.#digestArena.slice(0, this.records.length * 32);
         const off = this.#pos;
         this.#write(digests);
         this.#section(TOC_ENTRY_BLOB_DIGEST, digests.length);

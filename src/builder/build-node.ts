@@ -26,16 +26,39 @@ export interface BuildNode {
   size: number;
   xattrs: Xattr[];
   /** Symlink target. */
-  target?: Uint8Array;
+  target: Uint8Array | undefined;
   /** Directory entries keyed by the raw name as a latin1 string (byte order = string order). */
-  children?: Map<string, BuildNode>;
+  children: Map<string, BuildNode> | undefined;
   /** Chunks of a regular file in file order. */
-  chunks?: FileChunk[];
+  chunks: FileChunk[] | undefined;
+}
+
+/** The attributes every node has. */
+export type NodeAttrs = Pick<BuildNode, 'mode' | 'uid' | 'gid' | 'mtime' | 'mtimeNsec' | 'rdev' | 'size' | 'xattrs'>;
+
+/** Shared empty xattr list (never mutated; replace it to add xattrs). */
+export const NO_XATTRS: Xattr[] = [];
+
+/**
+ * A node with every field set in one fixed order, so all nodes share one hidden class (a
+ * million-entry tree must not carry a shape per object).
+ */
+export function makeNode(a: NodeAttrs, extra: Partial<Pick<BuildNode, 'target' | 'children' | 'chunks'>> = {}): BuildNode {
+  return {
+    mode: a.mode, uid: a.uid, gid: a.gid, mtime: a.mtime, mtimeNsec: a.mtimeNsec, rdev: a.rdev, size: a.size,
+    xattrs: a.xattrs.length === 0 ? NO_XATTRS : a.xattrs, target: extra.target, children: extra.children, chunks: extra.chunks,
+  };
+}
+
+/** Copy the attributes (not target, children or chunks) of `from` onto `to`. */
+export function copyAttrs(to: BuildNode, from: NodeAttrs): void {
+  to.mode = from.mode; to.uid = from.uid; to.gid = from.gid; to.mtime = from.mtime; to.mtimeNsec = from.mtimeNsec;
+  to.rdev = from.rdev; to.size = from.size; to.xattrs = from.xattrs;
 }
 
 /** A new empty directory node. */
-export function newDirNode(attrs: Partial<BuildNode> = {}): BuildNode {
-  return { mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, rdev: 0, size: 0, xattrs: [], children: new Map(), ...attrs };
+export function newDirNode(attrs: Partial<NodeAttrs> = {}): BuildNode {
+  return makeNode({ mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, rdev: 0, size: 0, xattrs: NO_XATTRS, ...attrs }, { children: new Map() });
 }
 
 /** True for directories. */
@@ -67,7 +90,7 @@ export function keyToString(key: string): string {
  * Find or create the directory at `parts` (UTF-8 components) under `root`. Missing parents are
  * created with `defaults`; a non-directory in the way is replaced.
  */
-export function ensureDir(root: BuildNode, parts: readonly string[], defaults: Partial<BuildNode> = {}): BuildNode {
+export function ensureDir(root: BuildNode, parts: readonly string[], defaults: Partial<NodeAttrs> = {}): BuildNode {
   let cur = root;
   for (const p of parts) {
     const children = cur.children as Map<string, BuildNode>;
@@ -78,6 +101,17 @@ export function ensureDir(root: BuildNode, parts: readonly string[], defaults: P
       children.set(k, next);
     }
     cur = next;
+  }
+  return cur;
+}
+
+/** The node at a relative or absolute UTF-8 path under `root` (no symlinks followed). */
+export function lookupPath(root: BuildNode, path: string): BuildNode | undefined {
+  let cur: BuildNode | undefined = root;
+  for (const part of path.split('/')) {
+    if (part.length === 0) continue;
+    cur = cur?.children?.get(utf8Key(part));
+    if (!cur) return undefined;
   }
   return cur;
 }

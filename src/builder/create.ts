@@ -14,7 +14,7 @@ import { writeBootstrap } from './bootstrap-writer.js';
 import { buildFromDir } from './sources/dir-source.js';
 import { buildFromTar } from './sources/tar-source.js';
 import { dropWhiteouts, type WhiteoutSpec } from './whiteout.js';
-import { utf8Key, type BuildNode } from './build-node.js';
+import { lookupPath, type BuildNode } from './build-node.js';
 
 /** Source types `create` accepts. */
 export type SourceType = 'dir-rafs' | 'tar-rafs';
@@ -48,15 +48,6 @@ export interface CreateResult {
   blobSize: number;
   stats: BlobStats;
   files: number;
-}
-
-function findNode(root: BuildNode, path: string): BuildNode | undefined {
-  let cur: BuildNode | undefined = root;
-  for (const part of path.split('/').filter((p) => p.length > 0)) {
-    cur = cur?.children?.get(utf8Key(part));
-    if (!cur) return undefined;
-  }
-  return cur;
 }
 
 function countNodes(root: BuildNode): number {
@@ -95,7 +86,7 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
       : await buildFromTar(createReadStream(o.source, { highWaterMark: 1 << 20 }), writer, warn ? { onWarn: warn } : {});
     const root = built.root;
     dropWhiteouts(o.whiteoutSpec, root);
-    const prefetch = (o.prefetch ?? []).map((p) => findNode(root, p)).filter((n): n is BuildNode => n !== undefined);
+    const prefetch = (o.prefetch ?? []).map((p) => lookupPath(root, p)).filter((n): n is BuildNode => n !== undefined);
     const common = { chunkSize: o.chunkSize, compressor: o.compressor, digester: o.digester, prefetch };
     const withBlob = writer.hasData || o.blobInlineMeta;
     let entry: BlobEntry | undefined;

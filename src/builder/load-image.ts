@@ -8,7 +8,7 @@ import type { RafsImage } from '../image/rafs-image.js';
 import type { InodeInfo } from '../image/rafs-image.js';
 import { walkImage } from '../image/walk.js';
 import type { ChunkRecord } from '../format/v6/chunk-record.js';
-import { nameKey, type BuildNode, type FileChunk } from './build-node.js';
+import { makeNode, nameKey, type BuildNode, type FileChunk } from './build-node.js';
 
 /** Load every entry of `image`; `blobMap[i]` is the merged index of the image's blob i. */
 export function loadImageTree(image: RafsImage, blobMap: readonly number[]): BuildNode {
@@ -16,10 +16,10 @@ export function loadImageTree(image: RafsImage, blobMap: readonly number[]): Bui
   const records = new Map<string, ChunkRecord>();
   const toNode = (i: InodeInfo): BuildNode => {
     const type = i.mode & S_IFMT;
-    const node: BuildNode = {
+    const node = makeNode({
       mode: i.mode, uid: image.uidOf(i), gid: image.gidOf(i), mtime: i.mtime, mtimeNsec: i.mtimeNsec,
       rdev: image.rdev(i), size: type === S_IFREG ? i.size : 0, xattrs: image.xattrs(i),
-    };
+    });
     if (type === S_IFDIR) node.children = new Map();
     if (type === S_IFLNK) node.target = image.readlink(i);
     if (type === S_IFREG) {

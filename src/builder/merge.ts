@@ -13,7 +13,7 @@ import type { BlobEntry } from '../format/v6/blob-entry.js';
 import { writeBootstrap } from './bootstrap-writer.js';
 import { loadImageTree } from './load-image.js';
 import { applyLayer, dropWhiteouts, type WhiteoutSpec } from './whiteout.js';
-import { newDirNode, utf8Key, type BuildNode } from './build-node.js';
+import { copyAttrs, newDirNode, utf8Key, type BuildNode } from './build-node.js';
 
 /** Options of a merge. */
 export interface MergeOptions {
@@ -63,8 +63,7 @@ export function merge(o: MergeOptions): MergeResult {
         dropWhiteouts(o.whiteoutSpec, tree);
         merged = tree;
       } else {
-        const children = merged.children as Map<string, BuildNode>;
-        Object.assign(merged, { ...tree, children });
+        copyAttrs(merged, tree);
         applyLayer(o.whiteoutSpec, merged, tree);
       }
     } finally {

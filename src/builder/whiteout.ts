@@ -4,7 +4,7 @@
  * @module
  */
 import { S_IFCHR, S_IFMT } from '../format/v6/constants.js';
-import { isDir, type BuildNode } from './build-node.js';
+import { copyAttrs, isDir, makeNode, type BuildNode } from './build-node.js';
 
 /** How whiteouts are spelled in a layer. */
 export type WhiteoutSpec = 'oci' | 'overlayfs' | 'none';
@@ -74,11 +74,10 @@ export function applyLayer(spec: WhiteoutSpec, lower: BuildNode, upper: BuildNod
   for (const [k, u] of added) {
     const l = lowerKids.get(k);
     if (l && isDir(l) && isDir(u)) {
-      const children = l.children as Map<string, BuildNode>;
-      Object.assign(l, { ...u, children });
+      copyAttrs(l, u);
       applyLayer(spec, l, u);
     } else if (isDir(u)) {
-      const fresh: BuildNode = { ...u, children: new Map() };
+      const fresh = makeNode(u, { children: new Map() });
       lowerKids.set(k, fresh);
       applyLayer(spec, fresh, u);
     } else {

@@ -13,7 +13,7 @@ import type { Xattr } from '../../format/v6/xattr.js';
 import { splitXattrName } from '../../format/v6/xattr.js';
 import type { BlobWriter } from '../blob-writer.js';
 import { chunkLocalFile } from '../file-chunker.js';
-import { nameKey, type BuildNode } from '../build-node.js';
+import { makeNode as newNode, nameKey, type BuildNode } from '../build-node.js';
 
 /** Options of a directory walk. */
 export interface DirSourceOptions {
@@ -52,9 +52,8 @@ function makedevToNew(rdev: number): number {
 }
 
 /** Walk `root` and return the tree; file data goes to `writer` (in tree order). */
-export function buildFromDir(root: string, writer: BlobWriter | undefined, options: DirSourceOptions = {}): { root: BuildNode; paths: Map<string, BuildNode> } {
+export function buildFromDir(root: string, writer: BlobWriter | undefined, options: DirSourceOptions = {}): { root: BuildNode } {
   const byIno = new Map<string, BuildNode>();
-  const paths = new Map<string, BuildNode>();
   const pending: Array<{ node: BuildNode; path: string }> = [];
   const makeNode = (path: string): BuildNode => {
     let st;
@@ -70,14 +69,14 @@ export function buildFromDir(root: string, writer: BlobWriter | undefined, optio
       const existing = byIno.get(key);
       if (existing) return existing;
     }
-    const node: BuildNode = {
+    const node = newNode({
       mode, uid: Number(st.uid), gid: Number(st.gid),
       mtime: Number(st.mtimeNs / 1_000_000_000n) - (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n ? 1 : 0),
       mtimeNsec: Number(((st.mtimeNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n),
       rdev: type === S_IFCHR || type === S_IFBLK ? makedevToNew(Number(st.rdev)) : 0,
       size: type === S_IFREG ? Number(st.size) : 0,
       xattrs: readXattrs(path, options.onWarn),
-    };
+    });
     if (type === S_IFLNK) node.target = new Uint8Array(readlinkSync(path, { encoding: 'buffer' }));
     if (type === S_IFREG) {
       node.chunks = [];
@@ -97,11 +96,10 @@ export function buildFromDir(root: string, writer: BlobWriter | undefined, optio
   };
   const rootNode = makeNode(root);
   if ((rootNode.mode & S_IFMT) !== S_IFDIR) throw new FormatError('ERR_SOURCE_TYPE', `Cannot build from ${root}: not a directory`, { path: root });
-  for (const p of pending) paths.set(p.path.slice(root.length) || '/', p.node);
   if (writer) {
     const first = new Set(options.firstFiles ?? []);
     const ordered = [...pending.filter((p) => first.has(p.path.slice(root.length))), ...pending.filter((p) => !first.has(p.path.slice(root.length)))];
     for (const p of ordered) p.node.chunks = chunkLocalFile(writer, p.path, p.node.size);
   }
-  return { root: rootNode, paths };
+  return { root: rootNode };
 }

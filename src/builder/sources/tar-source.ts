@@ -10,7 +10,7 @@ import { openLayer } from '../../tar/open-layer.js';
 import { parseTar, type TarEntry } from '../../tar/parse-tar.js';
 import type { BlobWriter } from '../blob-writer.js';
 import { chunkSegments } from '../file-chunker.js';
-import { ensureDir, isDir, newDirNode, utf8Key, type BuildNode } from '../build-node.js';
+import { copyAttrs, ensureDir, isDir, lookupPath, makeNode, newDirNode, utf8Key, type BuildNode } from '../build-node.js';
 
 /** Options of a tar build. */
 export interface TarSourceOptions {
@@ -39,10 +39,8 @@ function xattrsOf(e: TarEntry, onWarn: TarSourceOptions['onWarn']): Xattr[] {
 }
 
 /** Read a layer stream and return the tree; file data goes to `writer`. */
-export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: BlobWriter, options: TarSourceOptions = {}): Promise<{ root: BuildNode; paths: Map<string, BuildNode> }> {
+export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: BlobWriter, options: TarSourceOptions = {}): Promise<{ root: BuildNode }> {
   const root = newDirNode();
-  const paths = new Map<string, BuildNode>();
-  paths.set('/', root);
   for await (const e of parseTar(openLayer(input), options.onWarn ? { onWarn: (c, m) => options.onWarn?.(c, m) } : {})) {
     const parts = e.path === '' ? [] : e.path.split('/');
     const attrs = {
@@ -52,7 +50,7 @@ export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: Blo
     };
     if (parts.length === 0) {
       if (e.type !== 'dir') throw new FormatError('ERR_TAR_ROOT', `Cannot build from tar: entry at offset ${e.headerOffset} names the root but is a ${e.type}`, { offset: e.headerOffset });
-      Object.assign(root, attrs);
+      copyAttrs(root, attrs);
       continue;
     }
     const parent = ensureDir(root, parts.slice(0, -1));
@@ -62,17 +60,17 @@ export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: Blo
     if (e.type === 'dir') {
       const existing = children.get(key);
       if (existing && isDir(existing)) {
-        Object.assign(existing, attrs);
+        copyAttrs(existing, attrs);
         node = existing;
       } else {
-        node = { ...attrs, children: new Map() };
+        node = makeNode(attrs, { children: new Map() });
       }
     } else if (e.type === 'hardlink') {
-      const target = paths.get(`/${e.linkname}`);
-      if (!target) throw new FormatError('ERR_TAR_HARDLINK', `Cannot build from tar: hardlink "${e.path}" at offset ${e.headerOffset} points to "${e.linkname}", which is not an earlier regular file`, { path: e.path, offset: e.headerOffset });
+      const target = lookupPath(root, e.linkname);
+      if (!target || (target.mode & S_IFMT) !== S_IFREG) throw new FormatError('ERR_TAR_HARDLINK', `Cannot build from tar: hardlink "${e.path}" at offset ${e.headerOffset} points to "${e.linkname}", which is not an earlier regular file`, { path: e.path, offset: e.headerOffset });
       node = target;
     } else {
-      node = { ...attrs };
+      node = makeNode(attrs);
       if (e.type === 'symlink') node.target = new Uint8Array(Buffer.from(e.linkname, 'utf8'));
       if (e.type === 'file') {
         node.size = e.size;
@@ -80,7 +78,6 @@ export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: Blo
       }
     }
     children.set(key, node);
-    if ((node.mode & S_IFMT) === S_IFREG) paths.set(`/${e.path}`, node);
   }
-  return { root, paths };
+  return { root };
 }
