@@ -1,0 +1,79 @@
+/**
+ * The blob cache: uncompressed, verified chunks of blobs, fetched on demand from a backend and
+ * kept under a work directory shared by every mount of the daemon.
+ * @module
+ */
+import type { Compressor } from '../util/compress.js';
+import type { Digester } from '../util/digest.js';
+import type { ChunkRecord } from '../format/v6/chunk-record.js';
+import type { BlobBackend } from './blob-backend.js';
+
+/** What the cache needs to know about a blob (from the bootstrap's blob table). */
+export interface BlobInfo {
+  blobId: string;
+  compressor: Compressor;
+  digester: Digester;
+  chunkCount: number;
+  /** Σ aligned uncompressed chunk sizes: the size of the cache data file. */
+  uncompressedSize: number;
+  compressedSize: number;
+}
+
+/** Cache behaviour, from nydusd's config. */
+export interface BlobCacheOptions {
+  /** Directory for `<blob id>.blob.data` and `<blob id>.chunk_map` (`device.cache.config.work_dir`). */
+  workDir: string;
+  /** Verify every chunk fetched from the backend against its digest (`digest_validate`). */
+  validate: boolean;
+  /** Merge adjacent missing chunks into one backend request up to this many bytes (`amplify_io`). */
+  amplifyIo: number;
+  /** Background prefetch (`fs_prefetch`). */
+  prefetch: {
+    /** Concurrent prefetch requests (`threads_count`). */
+    threads: number;
+    /** Largest merged prefetch request in bytes (`merging_size`). */
+    mergingSize: number;
+    /** Prefetch bandwidth cap in bytes per second, 0 = none (`bandwidth_rate`). */
+    bandwidthRate: number;
+  };
+}
+
+/** Counters (exported by /api/v1/metrics/blobcache). */
+export interface BlobCacheMetrics {
+  /** Chunks served from the cache file. */
+  hits: number;
+  /** Chunks that had to be fetched. */
+  misses: number;
+  /** Bytes fetched by prefetch. */
+  prefetchBytes: number;
+  /** Chunks fetched by prefetch. */
+  prefetchChunks: number;
+  /** Chunks that failed (backend, decompression or digest). */
+  errors: number;
+  /** Fetches in flight now. */
+  inflight: number;
+}
+
+/** One cached blob. */
+export interface CachedBlob {
+  readonly info: BlobInfo;
+  /** True when chunk `index` is in the cache file. */
+  isReady(index: number): boolean;
+  /**
+   * The uncompressed data of each chunk, in order. Missing chunks are fetched (once, however many
+   * readers ask at the same time), decompressed, verified when validation is on, and written to
+   * the cache file. A chunk that cannot be fetched or verified rejects with an EIO error.
+   */
+  readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal): Promise<Uint8Array[]>;
+  /** Fetch chunks into the cache in the background (lower priority than readChunks). */
+  prefetch(chunks: readonly ChunkRecord[]): Promise<void>;
+}
+
+/** The daemon-wide cache of all blobs. */
+export interface BlobCacheManager {
+  readonly metrics: BlobCacheMetrics;
+  /** The cached blob for `info`, reading through `backend` (one object per blob id). */
+  open(info: BlobInfo, backend: BlobBackend): CachedBlob;
+  /** Flush chunk maps and close files. */
+  close(): Promise<void>;
+}
