@@ -3,7 +3,7 @@
  * layer export (`tar -c | gzip -6`) of the same tree, in the same run; output sizes; peak RSS of
  * a build from a ≥ 2 GiB layer.
  *
- * Usage: npm run bench:build [-- --source DIR] [-- --big-source DIR,DIR]
+ * Usage: npm run bench:build [-- --source DIR] [-- --big-source DIR]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const CLI = resolve(import.meta.dirname, '../bin/nydus-image');
-const { values } = parseArgs({ options: { source: { type: 'string', default: '/usr/share' }, 'big-min-gib': { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { source: { type: 'string', default: '/usr/share' }, 'big-source': { type: 'string', default: '/usr/lib' }, 'big-min-gib': { type: 'string', default: '2' } } });
 
 /** Run a shell pipeline under GNU time; returns wall seconds and peak RSS (KiB) of the slowest member measured. */
 function timed(cmd: string): { seconds: number; rssKiB: number } {
@@ -57,16 +57,15 @@ try {
   rmSync(join(work, 'dblobs'), { recursive: true, force: true });
   rmSync(join(work, 'layer.tar.gz'), { force: true });
 
-  // Peak memory from a large layer: the tree tarred several times under different prefixes.
-  const minBytes = Number(values['big-min-gib']) * 2 ** 30;
-  const copies = Math.max(1, Math.ceil(minBytes / Number(count[1])));
-  const big = `${work}/big.tar`;
-  const parts = Array.from({ length: copies }, (_, k) => `tar -${k === 0 ? 'c' : 'r'}f ${big} -C / --transform 's,^,copy${k}/,' ${src.replace(/^\//, '')}`);
-  timed(parts.join(' && '));
-  const bigSize = statSync(big).size;
-  const mem = timed(`/usr/bin/time -f RSS_KIB=%M ${CLI} create -t tar-rafs -B ${work}/b.boot -D ${work}/bblobs ${big} > /dev/null`);
+  // Peak memory from a large real layer (default /usr/lib, about 3.9 GB and 59k files here), streamed
+  // through a pipe: nothing of it is stored but the blob.
+  const bigSrc = (values['big-source'] as string).replace(/^\//, '');
+  const bigBytes = Number(spawnSync('bash', ['-c', `du -sb --apparent-size /${bigSrc} | cut -f1`], { encoding: 'utf8' }).stdout.trim());
+  const bigFiles = spawnSync('bash', ['-c', `find /${bigSrc} -xdev -type f | wc -l`], { encoding: 'utf8' }).stdout.trim();
+  const mem = timed(`tar -cf - -C / ${bigSrc} 2>/dev/null | /usr/bin/time -f RSS_KIB=%M ${CLI} create -t tar-rafs -B ${work}/b.boot -D ${work}/bblobs /dev/stdin > /dev/null`);
   console.log('');
-  console.log(`large layer: ${mib(bigSize)} (${copies} concatenated copies, read as one stream): build ${mem.seconds.toFixed(2)} s, peak RSS ${mib(mem.rssKiB * 1024)} (target < 300 MiB)`);
+  console.log(`large layer: tar of /${bigSrc} (${mib(bigBytes)}, ${bigFiles} files) streamed into create: ${mem.seconds.toFixed(2)} s, peak RSS ${mib(mem.rssKiB * 1024)} (target < 300 MiB for a >= 2 GiB layer)`);
+  if (bigBytes < Number(values['big-min-gib']) * 2 ** 30) console.log(`note: /${bigSrc} is smaller than ${values['big-min-gib']} GiB on this machine; pass --big-source DIR`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   tar gzip zstd  layer tarballs
 #   util-linux   losetup; mount  mount/umount; kmod  modprobe
 #   e2fsprogs    mkfs.ext4 / debugfs; coreutils  mknod, mkfifo, truncate
-PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils)
+PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -63,3 +63,8 @@ elif [[ ! -d node_modules || package.json -nt node_modules ]]; then
 else
   echo "setup: node_modules up to date"
 fi
+
+# Compile to dist/ (the launchers in bin/ use it when it is newer than src/, else run the
+# TypeScript through tsx).
+echo "setup: npm run build"
+npm run --silent build

@@ -46,6 +46,11 @@ export function readBlobToc(blob: ByteSource, expectedDigest?: Uint8Array): TocE
 
 /** Read, decompress and verify one ToC section. */
 export function readTocSection(blob: ByteSource, entry: TocEntry): Uint8Array {
+  // An lz4 block is decoded into a buffer of the declared size, so bound it first: lz4 expands at
+  // most ~255:1, and nothing is larger than 4 GiB.
+  if (entry.uncompressedSize > 0xffff_ffff || (entry.flags === TOC_FLAG_LZ4_BLOCK && entry.uncompressedSize > entry.compressedSize * 255 + 64)) {
+    throw new FormatError('ERR_BAD_TOC', `Cannot read ToC section "${entry.name}": uncompressed size ${entry.uncompressedSize} is implausible for ${entry.compressedSize} compressed bytes`, { offset: entry.compressedOffset });
+  }
   const raw = blob.read(entry.compressedOffset, entry.compressedSize);
   let data: Uint8Array;
   if (entry.flags === TOC_FLAG_NONE) data = raw;

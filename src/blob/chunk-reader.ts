@@ -3,7 +3,7 @@
  * A chunk that fails verification is an EIO-carrying FormatError, never wrong bytes.
  * @module
  */
-import { FormatError } from '../util/errors.js';
+import { FormatError, NydusError } from '../util/errors.js';
 import { toHex } from '../util/bytes.js';
 import { decompressChunk, type Compressor } from '../util/compress.js';
 import { digest, type Digester } from '../util/digest.js';
@@ -20,9 +20,16 @@ export interface ChunkCodec {
 
 /** Decode a chunk from its stored bytes. */
 export function decodeChunk(stored: Uint8Array, rec: ChunkRecord, codec: ChunkCodec, where: string): Uint8Array {
-  const data = (rec.flags & CHUNK_FLAG_COMPRESSED) !== 0
-    ? decompressChunk(codec.compressor, stored, rec.uncompressedSize)
-    : stored;
+  let data = stored;
+  if ((rec.flags & CHUNK_FLAG_COMPRESSED) !== 0) {
+    try {
+      data = decompressChunk(codec.compressor, stored, rec.uncompressedSize);
+    } catch (e) {
+      // Name the chunk: the codec's message only says what is wrong with the bytes.
+      if (e instanceof NydusError) throw new FormatError(e.code, `Cannot read chunk ${rec.index} of ${where} (${rec.compressedSize} bytes at ${rec.compressedOffset}): ${e.message}`, { errno: 5, offset: rec.compressedOffset, cause: e });
+      throw e;
+    }
+  }
   if (data.length !== rec.uncompressedSize) {
     throw new FormatError('ERR_CHUNK_SIZE', `Cannot read chunk ${rec.index} of ${where}: ${data.length} bytes, expected ${rec.uncompressedSize}`, { errno: 5, offset: rec.compressedOffset });
   }

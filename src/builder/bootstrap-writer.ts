@@ -41,33 +41,28 @@ export interface BootstrapOptions {
   explicitUidGid?: boolean;
 }
 
+/** Where a node went; numbers only, so a large tree costs little while it is laid out. */
 interface Placement {
   nid: number;
   ino: number;
   nlink: number;
   layout: number;
   xattrSize: number;
-  /** Bytes of file data (dir blocks or symlink target). */
-  data?: Uint8Array;
-  /** Block address of the full data blocks. */
+  /** Bytes of flat data (directory blocks or symlink target); 0 for others. */
+  dataLen: number;
+  /** Block address of the full data blocks (relative to the meta area until encoded). */
   blkaddr: number;
-  /** Dir entries with names, nids filled in pass 2. */
-  entries?: Array<{ name: Uint8Array; node: BuildNode }>;
-  /** Dir block boundaries: entry index ranges. */
-  blocks?: Array<[number, number]>;
 }
 
-const DOT = new Uint8Array([0x2e]);
-const DOTDOT = new Uint8Array([0x2e, 0x2e]);
-
-function dirEntries(node: BuildNode, parent: BuildNode): Array<{ name: Uint8Array; node: BuildNode }> {
-  const list: Array<{ name: Uint8Array; node: BuildNode }> = [{ name: DOT, node }, { name: DOTDOT, node: parent }];
-  for (const [k, child] of node.children ?? []) list.push({ name: keyBytes(k), node: child });
-  list.sort((a, b) => compareBytes(a.name, b.name));
+/** A directory's entries ("." and ".." included) sorted by name bytes; names as latin1 keys. */
+function dirEntries(node: BuildNode, parent: BuildNode): Array<{ name: string; node: BuildNode }> {
+  const list: Array<{ name: string; node: BuildNode }> = [{ name: '.', node }, { name: '..', node: parent }];
+  for (const [k, child] of node.children ?? []) list.push({ name: k, node: child });
+  list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return list;
 }
 
-function packDirBlocks(entries: ReadonlyArray<{ name: Uint8Array }>): { blocks: Array<[number, number]>; size: number } {
+function packDirBlocks(entries: ReadonlyArray<{ name: string }>): { blocks: Array<[number, number]>; size: number } {
   const blocks: Array<[number, number]> = [];
   let start = 0;
   let used = 0;
@@ -116,33 +111,29 @@ export function writeBootstrap(root: BuildNode, options: BootstrapOptions): Uint
     if (xattrSize > 0) hasXattr = true;
     const base = EROFS_INODE_EXTENDED_SIZE + xattrSize;
     const type = node.mode & S_IFMT;
-    const p: Placement = { nid: 0, ino: ino++, nlink: 1, layout: EROFS_INODE_FLAT_PLAIN, xattrSize, blkaddr: 0 };
+    const p: Placement = { nid: 0, ino: ino++, nlink: 1, layout: EROFS_INODE_FLAT_PLAIN, xattrSize, dataLen: 0, blkaddr: 0 };
     let itemSize = base;
     let fullBytes = 0;
     if (type === S_IFDIR) {
-      const parent = parents.get(node) as BuildNode;
-      p.entries = dirEntries(node, parent);
-      const packed = packDirBlocks(p.entries);
-      p.blocks = packed.blocks;
-      p.data = new Uint8Array(packed.size);
+      p.dataLen = packDirBlocks(dirEntries(node, parents.get(node) as BuildNode)).size;
       let subdirs = 0;
       for (const c of node.children?.values() ?? []) if (isDir(c)) subdirs++;
       p.nlink = 2 + subdirs;
     } else if (type === S_IFLNK) {
-      p.data = node.target ?? new Uint8Array(0);
+      p.dataLen = node.target?.length ?? 0;
     } else if (type === S_IFREG) {
       p.layout = EROFS_INODE_CHUNK_BASED;
       p.nlink = nlinks.get(node) ?? 1;
       itemSize = alignUp(base, 8) + (node.chunks?.length ?? 0) * CHUNK_INDEX_SIZE;
     }
-    if (p.data && p.data.length > 0) {
-      const tail = p.data.length % EROFS_BLOCK_SIZE;
+    if (p.dataLen > 0) {
+      const tail = p.dataLen % EROFS_BLOCK_SIZE;
       if (tail !== 0 && base + tail <= EROFS_BLOCK_SIZE) {
         p.layout = EROFS_INODE_FLAT_INLINE;
         itemSize = base + tail;
-        fullBytes = p.data.length - tail;
+        fullBytes = p.dataLen - tail;
       } else {
-        fullBytes = alignUp(p.data.length, EROFS_BLOCK_SIZE);
+        fullBytes = alignUp(p.dataLen, EROFS_BLOCK_SIZE);
       }
     }
     // Inode (+ inline tail): keep items up to a block inside one block.
@@ -194,23 +185,29 @@ export function writeBootstrap(root: BuildNode, options: BootstrapOptions): Uint
     const type = node.mode & S_IFMT;
     let u = 0;
     let size = 0;
-    if (p.data) {
-      size = p.data.length;
-      if (p.entries && p.blocks) {
-        for (let b = 0; b < p.blocks.length; b++) {
-          const [s, e] = p.blocks[b] as [number, number];
-          const ents: Dirent[] = p.entries.slice(s, e).map((x) => ({ name: x.name, nid: (placements.get(x.node) as Placement).nid, fileType: fileTypeOfMode(x.node.mode) }));
-          const block = new Uint8Array(EROFS_BLOCK_SIZE);
+    if (type === S_IFDIR || type === S_IFLNK) {
+      size = p.dataLen;
+      let data: Uint8Array;
+      if (type === S_IFDIR) {
+        data = new Uint8Array(p.dataLen);
+        const entries = dirEntries(node, parents.get(node) as BuildNode);
+        const { blocks } = packDirBlocks(entries);
+        const block = new Uint8Array(EROFS_BLOCK_SIZE);
+        blocks.forEach(([s, e], b) => {
+          const ents: Dirent[] = entries.slice(s, e).map((x) => ({ name: keyBytes(x.name), nid: (placements.get(x.node) as Placement).nid, fileType: fileTypeOfMode(x.node.mode) }));
+          block.fill(0);
           encodeDirBlock(ents, block);
-          p.data.set(block.subarray(0, Math.min(EROFS_BLOCK_SIZE, p.data.length - b * EROFS_BLOCK_SIZE)), b * EROFS_BLOCK_SIZE);
-        }
+          data.set(block.subarray(0, Math.min(EROFS_BLOCK_SIZE, p.dataLen - b * EROFS_BLOCK_SIZE)), b * EROFS_BLOCK_SIZE);
+        });
+      } else {
+        data = node.target ?? new Uint8Array(0);
       }
-      const fullLen = p.layout === EROFS_INODE_FLAT_INLINE ? p.data.length - (p.data.length % EROFS_BLOCK_SIZE) : p.data.length;
+      const fullLen = p.layout === EROFS_INODE_FLAT_INLINE ? p.dataLen - (p.dataLen % EROFS_BLOCK_SIZE) : p.dataLen;
       if (fullLen > 0) {
         u = p.blkaddr + metaBlkaddr;
-        out.set(p.data.subarray(0, fullLen), u * EROFS_BLOCK_SIZE);
+        out.set(data.subarray(0, fullLen), u * EROFS_BLOCK_SIZE);
       }
-      if (p.layout === EROFS_INODE_FLAT_INLINE) out.set(p.data.subarray(fullLen), off + EROFS_INODE_EXTENDED_SIZE + p.xattrSize);
+      if (p.layout === EROFS_INODE_FLAT_INLINE) out.set(data.subarray(fullLen), off + EROFS_INODE_EXTENDED_SIZE + p.xattrSize);
     } else if (type === S_IFREG) {
       size = node.size;
       u = chunkFormat(options.chunkSize);

@@ -2,7 +2,7 @@
  * `nydus-image create`: build a bootstrap and a data blob from a directory or a layer tarball.
  * @module
  */
-import { createReadStream, mkdirSync, writeFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, rmdirSync, writeFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { TempFiles } from '../util/atomic-file.js';
@@ -73,6 +73,7 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
   }
   const temps = new TempFiles();
   const blobTarget = o.blob ?? join(o.blobDir ?? dirname(o.bootstrap as string), 'blob');
+  const createdDir = o.blobDir !== undefined && !existsSync(o.blobDir);
   if (o.blobDir) mkdirSync(o.blobDir, { recursive: true });
   const blobTemp = temps.for(blobTarget);
   const writer = new BlobWriter({
@@ -114,6 +115,8 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
     return result;
   } catch (e) {
     writer.abort();
+    temps.cleanup();
+    if (createdDir) { try { rmdirSync(o.blobDir as string); } catch { /* not empty: keep */ } }
     throw e;
   } finally {
     temps.cleanup();

@@ -8,6 +8,14 @@ import type { BlobWriter } from './blob-writer.js';
 import type { FileChunk } from './build-node.js';
 import { FormatError } from '../util/errors.js';
 
+let shared: Buffer | undefined;
+
+/** One reusable chunk-sized buffer (the blob writer copies what it keeps). */
+function chunkBuffer(size: number): Buffer {
+  if (!shared || shared.length < size) shared = Buffer.allocUnsafe(size);
+  return shared;
+}
+
 /** Chunk a file on disk of `size` bytes. */
 export function chunkLocalFile(writer: BlobWriter, path: string, size: number): FileChunk[] {
   const cs = writer.options.chunkSize;
@@ -15,7 +23,7 @@ export function chunkLocalFile(writer: BlobWriter, path: string, size: number): 
   if (size === 0) return out;
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(Math.min(cs, size));
+    const buf = chunkBuffer(cs);
     for (let off = 0; off < size; off += cs) {
       const len = Math.min(cs, size - off);
       let done = 0;
@@ -41,7 +49,8 @@ export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<
     return out;
   }
   let chunkStart = 0;
-  let buf = Buffer.alloc(Math.min(cs, size));
+  const buf = chunkBuffer(cs);
+  buf.fill(0, 0, Math.min(cs, size));
   let filled = 0; // bytes of the current chunk known (data or hole) up to this position
   const emitUpTo = (pos: number): void => {
     // Complete every chunk that ends at or before `pos`.
@@ -50,7 +59,7 @@ export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<
       out.push({ blobIndex: writer.options.blobIndex, record: writer.addChunk(buf.subarray(0, len), chunkStart) });
       chunkStart += len;
       filled = 0;
-      buf.fill(0);
+      buf.fill(0, 0, Math.min(cs, Math.max(0, size - chunkStart)));
     }
   };
   for await (const seg of segments) {
@@ -71,7 +80,5 @@ export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<
     }
   }
   emitUpTo(size);
-  void buf;
-  buf = Buffer.alloc(0);
   return out;
 }

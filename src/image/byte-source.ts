@@ -3,7 +3,7 @@
  * @module
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { FormatError } from '../util/errors.js';
+import { BackendError, FormatError } from '../util/errors.js';
 
 /** Synchronous random access to an immutable byte range. */
 export interface ByteSource {
@@ -35,8 +35,19 @@ export function bufferSource(buf: Uint8Array, name = 'buffer'): ByteSource {
 
 /** A ByteSource reading a file with pread; nothing is held in memory. */
 export function fileSource(path: string): ByteSource {
-  const fd = openSync(path, 'r');
-  const size = fstatSync(fd).size;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new BackendError(err.code === 'ENOENT' ? 'ERR_NOT_FOUND' : 'ERR_OPEN', `Cannot open ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, { path, cause: e, ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}) });
+  }
+  const st = fstatSync(fd);
+  if (st.isDirectory()) {
+    closeSync(fd);
+    throw new BackendError('ERR_OPEN', `Cannot open ${path}: it is a directory`, { path, errno: 21 });
+  }
+  const size = st.size;
   return {
     size,
     read(off, len) {

@@ -4,14 +4,14 @@
  * so a million-file image never becomes a million objects.
  * @module
  */
-import { FormatError } from '../util/errors.js';
+import { FormatError, hasCode } from '../util/errors.js';
 import { viewOf } from '../util/bytes.js';
 import { compressorFromCode, type Compressor } from '../util/compress.js';
 import { digesterFromCode, type Digester } from '../util/digest.js';
 import type { ByteSource } from './byte-source.js';
 import {
   EROFS_BLOCK_SIZE, EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_CHUNK_FORMAT_INDEXES, EROFS_DEVTABLE_OFFSET,
-  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_SUPER_OFFSET, RAFS_EXT_SUPER_OFFSET,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_SUPER_MAGIC, EROFS_SUPER_OFFSET, RAFS_EXT_SUPER_OFFSET,
   RAFS_FLAG_EXPLICIT_UID_GID, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFCHR, S_IFBLK,
 } from '../format/v6/constants.js';
 import { decodeSuperblock, validateSuperblock, type Superblock } from '../format/v6/superblock.js';
@@ -44,6 +44,16 @@ export interface ImageBlob {
 
 const MAX_SYMLINK = 4096;
 
+/** Run a decoder, prefixing a field-range error (a u64 above 2^53) with where the field is. */
+function withContext<T>(fn: () => T, where: string, offset: number): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (hasCode(e, 'ERR_VALUE_RANGE')) throw new FormatError('ERR_VALUE_RANGE', `${where}: ${(e as Error).message.replace(/^Cannot decode /, '')}`, { offset, cause: e });
+    throw e;
+  }
+}
+
 /** Open a bootstrap: decodes and validates the fixed headers. */
 export class RafsImage {
   readonly source: ByteSource;
@@ -55,16 +65,22 @@ export class RafsImage {
   readonly explicitUidGid: boolean;
   readonly blockSize: number;
   readonly metaOffset: number;
-  #chunkMap: Map<number, number> | undefined;
+  /** Per blob: chunk index → chunk-table record number + 1 (0 = absent); 4 bytes a chunk. */
+  #chunkMap: Int32Array[] | undefined;
 
   constructor(source: ByteSource) {
     this.source = source;
     if (source.size < 4096) throw new FormatError('ERR_TRUNCATED', `Cannot open bootstrap: ${source.size} bytes is smaller than one 4 KiB block`);
     const head = source.read(0, Math.min(source.size, 4096));
     const view = viewOf(head);
-    this.sb = decodeSuperblock(view, EROFS_SUPER_OFFSET);
+    // The magic first: any other field of a file that is not a bootstrap is noise.
+    const magic = view.getUint32(EROFS_SUPER_OFFSET, true);
+    if (magic !== EROFS_SUPER_MAGIC) {
+      throw new FormatError('ERR_BAD_MAGIC', `Cannot open bootstrap: s_magic at offset ${EROFS_SUPER_OFFSET} is 0x${magic.toString(16)}, expected 0x${EROFS_SUPER_MAGIC.toString(16)} (not a RAFS v6 bootstrap)`, { offset: EROFS_SUPER_OFFSET });
+    }
+    this.sb = withContext(() => decodeSuperblock(view, EROFS_SUPER_OFFSET), 'Cannot open bootstrap: superblock', EROFS_SUPER_OFFSET);
     validateSuperblock(this.sb, source.size);
-    this.ext = decodeExtSuperblock(view, RAFS_EXT_SUPER_OFFSET);
+    this.ext = withContext(() => decodeExtSuperblock(view, RAFS_EXT_SUPER_OFFSET), 'Cannot open bootstrap: extended superblock', RAFS_EXT_SUPER_OFFSET);
     validateExtSuperblock(this.ext, source.size);
     this.blockSize = 1 << this.sb.blkszbits;
     if (source.size % this.blockSize !== 0) {
@@ -88,7 +104,7 @@ export class RafsImage {
     for (let i = 0; i < count; i++) {
       const slot = decodeDeviceSlot(devView, i * DEVICE_SLOT_SIZE);
       validateDeviceSlot(slot, i);
-      const entry = decodeBlobEntry(tableView, i * BLOB_ENTRY_SIZE);
+      const entry = withContext(() => decodeBlobEntry(tableView, i * BLOB_ENTRY_SIZE), `Cannot open bootstrap: blob table entry ${i}`, this.ext.blobTableOffset + i * BLOB_ENTRY_SIZE);
       validateBlobEntry(entry, i, this.ext.chunkSize, this.ext.blobTableOffset);
       if (seen.has(slot.blobId)) throw new FormatError('ERR_BAD_DEVICE_SLOT', `Cannot open bootstrap: blob ${slot.blobId} appears twice in the device table`);
       seen.add(slot.blobId);
@@ -113,7 +129,7 @@ export class RafsImage {
     }
     const avail = Math.min(64, this.source.size - offset);
     const head = this.source.read(offset, avail);
-    const inode = decodeInode(viewOf(head), 0);
+    const inode = withContext(() => decodeInode(viewOf(head), 0), `Cannot read inode nid ${nid} at offset ${offset}`, offset);
     validateInode(inode, nid);
     const xattrSize = xattrAreaSize(inode.xattrIcount);
     if (offset + inodeSize(inode) + xattrSize > this.source.size) {
@@ -145,9 +161,12 @@ export class RafsImage {
     if (i.layout !== EROFS_INODE_FLAT_PLAIN && i.layout !== EROFS_INODE_FLAT_INLINE) {
       throw new FormatError('ERR_BAD_INODE', `Cannot read data of nid ${i.nid}: layout ${i.layout} is not flat`);
     }
-    if (start + len > i.size) throw new RangeError(`Cannot read data of nid ${i.nid}: ${start}+${len} is past its size ${i.size}`);
+    if (start < 0 || start + len > i.size) throw new FormatError('ERR_BAD_INODE', `Cannot read data of nid ${i.nid}: ${start}+${len} is past its size ${i.size}`, { offset: i.offset });
     const bs = this.blockSize;
     const fullBlocks = i.layout === EROFS_INODE_FLAT_INLINE ? Math.floor(i.size / bs) : Math.ceil(i.size / bs);
+    if (fullBlocks > 0 && (i.u + fullBlocks) * bs > this.source.size) {
+      throw new FormatError('ERR_BAD_INODE', `Cannot read data of nid ${i.nid}: ${fullBlocks} blocks from block ${i.u} (i_u) for i_size ${i.size} run past the end of the ${this.source.size}-byte bootstrap`, { offset: i.offset });
+    }
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {
@@ -272,30 +291,49 @@ export class RafsImage {
 
   /** Record `k` of the chunk table. */
   chunkRecordAt(k: number): ChunkRecord {
+    if (!Number.isSafeInteger(k) || k < 0 || k >= this.chunkRecordCount) {
+      throw new FormatError('ERR_BAD_CHUNK', `Cannot read chunk table record ${k}: the table has ${this.chunkRecordCount} records`);
+    }
     const off = this.ext.chunkTableOffset + k * CHUNK_RECORD_SIZE;
-    return decodeChunkRecord(viewOf(this.source.read(off, CHUNK_RECORD_SIZE)), 0);
+    return withContext(() => decodeChunkRecord(viewOf(this.source.read(off, CHUNK_RECORD_SIZE)), 0), `Cannot read chunk table record ${k} at offset ${off}`, off);
   }
 
   /** The chunk-table record for a chunk address (map built on first use). */
-  chunkRecord(c: ChunkIndex): ChunkRecord {
+  chunkRecord(c: ChunkIndex, checkBlock = true): ChunkRecord {
     if (!this.#chunkMap) {
-      const map = new Map<number, number>();
+      const maps = this.blobs.map((b) => new Int32Array(b.entry.chunkCount));
       const n = this.chunkRecordCount;
       const table = viewOf(this.source.read(this.ext.chunkTableOffset, this.ext.chunkTableSize));
       for (let k = 0; k < n; k++) {
         const blobIndex = table.getUint32(k * CHUNK_RECORD_SIZE + 32, true);
         const index = table.getUint32(k * CHUNK_RECORD_SIZE + 72, true);
-        map.set(blobIndex * 2 ** 24 + index, k);
+        const m = maps[blobIndex];
+        if (m && index < m.length) m[index] = k + 1;
       }
-      this.#chunkMap = map;
+      this.#chunkMap = maps;
     }
-    const k = this.#chunkMap.get(c.blobIndex * 2 ** 24 + c.chunkIndex);
-    if (k === undefined) throw new FormatError('ERR_BAD_CHUNK_INDEX', `Cannot find chunk ${c.chunkIndex} of blob ${c.blobIndex} in the chunk table`);
+    const k = (this.#chunkMap[c.blobIndex]?.[c.chunkIndex] ?? 0) - 1;
+    if (k < 0) throw new FormatError('ERR_BAD_CHUNK_INDEX', `Cannot find chunk ${c.chunkIndex} of blob ${c.blobIndex} in the chunk table`);
     const rec = this.chunkRecordAt(k);
-    if (Math.floor(rec.uncompressedOffset / EROFS_BLOCK_SIZE) !== c.blkaddr) {
+    // Bounded before any reader sizes a buffer by it (an lz4 block is decoded into exactly this many bytes).
+    if (rec.uncompressedSize === 0 || rec.uncompressedSize > this.ext.chunkSize) {
+      throw new FormatError('ERR_BAD_CHUNK', `Cannot use chunk table record ${k} (chunk ${c.chunkIndex} of blob ${c.blobIndex}): uncompressed size ${rec.uncompressedSize} is not in 1..${this.ext.chunkSize}`, { offset: this.ext.chunkTableOffset + k * CHUNK_RECORD_SIZE });
+    }
+    if (checkBlock && Math.floor(rec.uncompressedOffset / EROFS_BLOCK_SIZE) !== c.blkaddr) {
       throw new FormatError('ERR_BAD_CHUNK_INDEX', `Cannot map chunk ${c.chunkIndex} of blob ${c.blobIndex}: index block ${c.blkaddr} disagrees with the chunk table's offset ${rec.uncompressedOffset}`);
     }
     return rec;
+  }
+
+  /** The chunk-table record of chunk `index` of blob `blobIndex`, or undefined when absent. */
+  chunkRecordByIndex(blobIndex: number, index: number): ChunkRecord | undefined {
+    const blob = this.blobs[blobIndex];
+    if (!blob || index < 0 || index >= blob.entry.chunkCount) return undefined;
+    try {
+      return this.chunkRecord({ blobIndex, chunkIndex: index, blkaddr: -1 }, false);
+    } catch {
+      return undefined;
+    }
   }
 
   /** nids listed in the prefetch table. */

@@ -44,6 +44,7 @@ async function* decodeLayer(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
   let ended = false;
   try {
     while (headLen < 4) {
+      // Four bytes tell the compression (and hold a gzip header's method byte).
       const r = await it.next();
       if (r.done === true) {
         ended = true;
@@ -67,6 +68,10 @@ async function* decodeLayer(source: AsyncIterable<Uint8Array>): AsyncGenerator<U
   }
   const input = replay(head, it, ended);
   const kind = detectLayerCompression(prefix);
+  if (kind === 'gzip' && prefix.length >= 3 && prefix[2] !== 8) {
+    await input.return(undefined);
+    throw new FormatError('ERR_DECOMPRESS', `Cannot decompress gzip layer: the gzip header at offset 0 names compression method ${prefix[2]}, not deflate (8)`, { offset: 0 });
+  }
   if (kind === 'none') yield* input;
   else yield* decompress(kind, input);
 }

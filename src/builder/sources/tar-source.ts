@@ -41,43 +41,57 @@ function xattrsOf(e: TarEntry, onWarn: TarSourceOptions['onWarn']): Xattr[] {
 /** Read a layer stream and return the tree; file data goes to `writer`. */
 export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: BlobWriter, options: TarSourceOptions = {}): Promise<{ root: BuildNode }> {
   const root = newDirNode();
-  for await (const e of parseTar(openLayer(input), options.onWarn ? { onWarn: (c, m) => options.onWarn?.(c, m) } : {})) {
-    const parts = e.path === '' ? [] : e.path.split('/');
-    const attrs = {
-      mode: TYPE_BITS[e.type] | (e.mode & 0o7777), uid: e.uid, gid: e.gid, mtime: e.mtime, mtimeNsec: e.mtimeNsec,
-      rdev: e.type === 'chardev' || e.type === 'blockdev' ? encodeDev(e.devmajor, e.devminor) : 0,
-      size: 0, xattrs: xattrsOf(e, options.onWarn),
-    };
-    if (parts.length === 0) {
-      if (e.type !== 'dir') throw new FormatError('ERR_TAR_ROOT', `Cannot build from tar: entry at offset ${e.headerOffset} names the root but is a ${e.type}`, { offset: e.headerOffset });
-      copyAttrs(root, attrs);
-      continue;
+  let current: TarEntry | undefined;
+  try {
+    await readEntries();
+  } catch (err) {
+    // Decompression errors come from below the tar parser: name the entry being read.
+    if (err instanceof FormatError && err.path === undefined && current) {
+      throw new FormatError(err.code, `Cannot read tar entry "${current.path}" (header at offset ${current.headerOffset}): ${err.message}`, { cause: err, path: current.path, offset: err.offset ?? current.headerOffset });
     }
-    const parent = ensureDir(root, parts.slice(0, -1));
-    const children = parent.children as Map<string, BuildNode>;
-    const key = utf8Key(parts[parts.length - 1] as string);
-    let node: BuildNode;
-    if (e.type === 'dir') {
-      const existing = children.get(key);
-      if (existing && isDir(existing)) {
-        copyAttrs(existing, attrs);
-        node = existing;
-      } else {
-        node = makeNode(attrs, { children: new Map() });
-      }
-    } else if (e.type === 'hardlink') {
-      const target = lookupPath(root, e.linkname);
-      if (!target || (target.mode & S_IFMT) !== S_IFREG) throw new FormatError('ERR_TAR_HARDLINK', `Cannot build from tar: hardlink "${e.path}" at offset ${e.headerOffset} points to "${e.linkname}", which is not an earlier regular file`, { path: e.path, offset: e.headerOffset });
-      node = target;
-    } else {
-      node = makeNode(attrs);
-      if (e.type === 'symlink') node.target = new Uint8Array(Buffer.from(e.linkname, 'utf8'));
-      if (e.type === 'file') {
-        node.size = e.size;
-        node.chunks = await chunkSegments(writer, e.body(), e.size, e.path);
-      }
-    }
-    children.set(key, node);
+    throw err;
   }
   return { root };
+
+  async function readEntries(): Promise<void> {
+    for await (const e of parseTar(openLayer(input), options.onWarn ? { onWarn: (c, m) => options.onWarn?.(c, m) } : {})) {
+      current = e;
+      const parts = e.path === '' ? [] : e.path.split('/');
+      const attrs = {
+        mode: TYPE_BITS[e.type] | (e.mode & 0o7777), uid: e.uid, gid: e.gid, mtime: e.mtime, mtimeNsec: e.mtimeNsec,
+        rdev: e.type === 'chardev' || e.type === 'blockdev' ? encodeDev(e.devmajor, e.devminor) : 0,
+        size: 0, xattrs: xattrsOf(e, options.onWarn),
+      };
+      if (parts.length === 0) {
+        if (e.type !== 'dir') throw new FormatError('ERR_TAR_ROOT', `Cannot build from tar: entry at offset ${e.headerOffset} names the root but is a ${e.type}`, { offset: e.headerOffset });
+        copyAttrs(root, attrs);
+        continue;
+      }
+      const parent = ensureDir(root, parts.slice(0, -1));
+      const children = parent.children as Map<string, BuildNode>;
+      const key = utf8Key(parts[parts.length - 1] as string);
+      let node: BuildNode;
+      if (e.type === 'dir') {
+        const existing = children.get(key);
+        if (existing && isDir(existing)) {
+          copyAttrs(existing, attrs);
+          node = existing;
+        } else {
+          node = makeNode(attrs, { children: new Map() });
+        }
+      } else if (e.type === 'hardlink') {
+        const target = lookupPath(root, e.linkname);
+        if (!target || (target.mode & S_IFMT) !== S_IFREG) throw new FormatError('ERR_TAR_HARDLINK', `Cannot build from tar: hardlink "${e.path}" at offset ${e.headerOffset} points to "${e.linkname}", which is not an earlier regular file`, { path: e.path, offset: e.headerOffset });
+        node = target;
+      } else {
+        node = makeNode(attrs);
+        if (e.type === 'symlink') node.target = new Uint8Array(Buffer.from(e.linkname, 'utf8'));
+        if (e.type === 'file') {
+          node.size = e.size;
+          node.chunks = await chunkSegments(writer, e.body(), e.size, e.path);
+        }
+      }
+      children.set(key, node);
+    }
+  }
 }

@@ -41,7 +41,9 @@ export function decodeSectionHeader(h: Uint8Array, offset: number): { name: stri
   if (h.length < SECTION_HEADER_SIZE) throw new FormatError('ERR_TRUNCATED', `Cannot read blob section header at ${offset}: short read`, { offset });
   let sum = 0;
   for (let i = 0; i < SECTION_HEADER_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number);
-  const stored = parseInt(Buffer.from(h.subarray(148, 156)).toString('latin1').replace(/[\0 ]+$/g, '').trim() || 'x', 8);
+  const field = Buffer.from(h.subarray(148, 156)).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  if (!/^[0-7]+$/.test(field)) throw new FormatError('ERR_BAD_TOC', `Cannot read blob section header at ${offset}: the checksum field is not an octal number`, { offset });
+  const stored = parseInt(field, 8);
   if (stored !== sum) throw new FormatError('ERR_BAD_TOC', `Cannot read blob section header at ${offset}: checksum ${stored} != ${sum}`, { offset });
   let size: number;
   if (((h[124] as number) & 0x80) !== 0) {

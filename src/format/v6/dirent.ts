@@ -45,7 +45,7 @@ export function decodeDirBlock(block: Uint8Array, where: string): Dirent[] {
       if (nul !== -1 && nul < nameEnd) nameEnd = nul;
       if (nameEnd === nameOff) throw new FormatError('ERR_BAD_DIR', `Cannot read directory ${where}: entry ${i} has an empty name`);
     }
-    out.push({ nid: getU64(view, off, 'dirent nid'), fileType: view.getUint8(off + 10), name: block.subarray(nameOff, nameEnd) });
+    out.push({ nid: getU64(view, off, `nid of entry ${i} in directory ${where}`), fileType: view.getUint8(off + 10), name: block.subarray(nameOff, nameEnd) });
   }
   return out;
 }
