@@ -17,6 +17,14 @@ export interface BlobInfo {
   /** Σ aligned uncompressed chunk sizes: the size of the cache data file. */
   uncompressedSize: number;
   compressedSize: number;
+  /**
+   * The chunk-table record of chunk `index` of this blob, or undefined when the bootstrap has
+   * none (the daemon supplies `image.chunkRecordByIndex(blobIndex, index)`). Optional: with it,
+   * a fetch is extended forward to the following chunks (index + 1, + 2, … while they are
+   * contiguous in the blob, not cached and within `amplifyIo`); without it, only the requested
+   * chunks are fetched.
+   */
+  chunkAt?: (index: number) => ChunkRecord | undefined;
 }
 
 /** Cache behaviour, from nydusd's config. */
