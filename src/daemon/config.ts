@@ -1,0 +1,97 @@
+/**
+ * nydusd's configuration (the legacy v1 JSON that nydus-snapshotter writes), validated once into
+ * a readonly object with defaults. A bad config is refused with a message naming the field.
+ * @module
+ */
+import { UsageError } from '../util/errors.js';
+import type { BackendConfig } from '../storage/blob-backend.js';
+
+/** The validated daemon/mount configuration. */
+export interface DaemonConfig {
+  backend: BackendConfig;
+  cache: {
+    /** blobcache / filecache persist under workDir; dummycache keeps nothing across restarts. */
+    type: 'blobcache' | 'dummycache';
+    workDir: string;
+  };
+  mode: 'direct' | 'cached';
+  digestValidate: boolean;
+  iostatsFiles: boolean;
+  enableXattr: boolean;
+  accessPattern: boolean;
+  latestReadFiles: boolean;
+  amplifyIo: number;
+  prefetch: {
+    enable: boolean;
+    threads: number;
+    mergingSize: number;
+    bandwidthRate: number;
+    prefetchAll: boolean;
+  };
+}
+
+const MAX_SIZE = 256 * 1024 * 1024;
+
+function bad(field: string, why: string): never {
+  throw new UsageError('ERR_BAD_CONFIG', `Cannot use config: ${field} ${why}`);
+}
+
+function obj(v: unknown, field: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) bad(field, 'must be an object');
+  return v as Record<string, unknown>;
+}
+
+function bool(v: unknown, field: string, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') bad(field, `must be true or false, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+function num(v: unknown, field: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `must be an integer in ${min}..${max}, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Parse and validate nydusd's v1 JSON config text. */
+export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError('ERR_BAD_CONFIG', `Cannot parse ${where}: not JSON (${(e as Error).message})`);
+  }
+  const top = obj(raw, '(top level)');
+  if (top.version === 2) bad('version', '2 (TOML/JSON v2) is not supported yet; use the v1 JSON layout ("device": {"backend", "cache"})');
+  const device = obj(top.device, 'device');
+  const backend = obj(device.backend, 'device.backend');
+  if (typeof backend.type !== 'string' || backend.type.length === 0) bad('device.backend.type', 'is missing (localfs, http, registry, ...)');
+  const cache = obj(device.cache, 'device.cache');
+  const cacheType = cache.type === undefined || cache.type === '' ? 'dummycache' : cache.type;
+  if (cacheType !== 'blobcache' && cacheType !== 'filecache' && cacheType !== 'dummycache') bad('device.cache.type', `"${String(cacheType)}" is not blobcache, filecache or dummycache (fscache needs kernel support this machine lacks)`);
+  const cacheConfig = obj(cache.config, 'device.cache.config');
+  const workDir = cacheConfig.work_dir;
+  if (cacheType !== 'dummycache' && (typeof workDir !== 'string' || workDir.length === 0)) bad('device.cache.config.work_dir', 'must be a non-empty path');
+  const mode = top.mode ?? 'direct';
+  if (mode !== 'direct' && mode !== 'cached') bad('mode', `"${String(mode)}" is not direct or cached`);
+  const fp = obj(top.fs_prefetch, 'fs_prefetch');
+  return {
+    backend: { type: backend.type, config: obj(backend.config, 'device.backend.config') },
+    cache: { type: cacheType === 'dummycache' ? 'dummycache' : 'blobcache', workDir: typeof workDir === 'string' ? workDir : '' },
+    mode,
+    digestValidate: bool(top.digest_validate, 'digest_validate', false),
+    iostatsFiles: bool(top.iostats_files, 'iostats_files', false),
+    enableXattr: bool(top.enable_xattr, 'enable_xattr', false),
+    accessPattern: bool(top.access_pattern, 'access_pattern', false),
+    latestReadFiles: bool(top.latest_read_files, 'latest_read_files', false),
+    amplifyIo: num(top.amplify_io, 'amplify_io', 1 << 20, 0, MAX_SIZE),
+    prefetch: {
+      enable: bool(fp.enable, 'fs_prefetch.enable', false),
+      threads: num(fp.threads_count, 'fs_prefetch.threads_count', 8, 1, 1024),
+      mergingSize: num(fp.merging_size, 'fs_prefetch.merging_size', 1 << 20, 0, MAX_SIZE),
+      bandwidthRate: num(fp.bandwidth_rate, 'fs_prefetch.bandwidth_rate', 0, 0, Number.MAX_SAFE_INTEGER),
+      prefetchAll: bool(fp.prefetch_all, 'fs_prefetch.prefetch_all', true),
+    },
+  };
+}

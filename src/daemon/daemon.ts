@@ -1,0 +1,294 @@
+/**
+ * The nydusd daemon: mounts RAFS images over FUSE (several in one daemon), each reading its blobs
+ * through a backend and the daemon-wide blob cache, with background prefetch; keeps the state
+ * machine and everything the API reports. The composition root of fs, storage and fuse.
+ * @module
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { tmpdir } from 'node:os';
+import { NydusError, UsageError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { S_IFDIR, S_IFMT, S_IFREG } from '../format/v6/constants.js';
+import type { ChunkRecord } from '../format/v6/chunk-record.js';
+import { RafsImage, type InodeInfo } from '../image/rafs-image.js';
+import { bufferSource } from '../image/byte-source.js';
+import { readInlineBootstrap } from '../blob/blob-toc.js';
+import { EROFS_SUPER_MAGIC } from '../format/v6/constants.js';
+import type { BlobBackend } from '../storage/blob-backend.js';
+import type { BlobCacheManager, CachedBlob } from '../storage/blob-cache.js';
+import { createBackend } from '../storage/create-backend.js';
+import { createBlobCacheManager } from '../storage/cache/create-blob-cache.js';
+import { mountFuse, type FuseSession } from '../fuse/session.js';
+import { RafsFs } from '../rafs/rafs-fs.js';
+import { FsMetrics } from '../rafs/fs-metrics.js';
+import type { DaemonConfig } from './config.js';
+
+/** nydusd's states. */
+export type DaemonState = 'INIT' | 'RUNNING' | 'READY' | 'STOPPED';
+
+/** A request to mount one image. */
+export interface MountRequest {
+  mountpoint: string;
+  /** Bootstrap file, or a blob with an inline bootstrap. */
+  source: string;
+  config: DaemonConfig;
+  /** The config as given (reported back by the API). */
+  configText: string;
+  /** Extra files to prefetch (API `prefetch_files`). */
+  prefetchFiles?: readonly string[];
+}
+
+/** One mounted image. */
+export interface MountedImage {
+  mountpoint: string;
+  source: string;
+  config: DaemonConfig;
+  configText: string;
+  image: RafsImage;
+  fs: RafsFs;
+  session: FuseSession;
+  backend: BlobBackend;
+  cache: BlobCacheManager;
+  blobs: CachedBlob[];
+  mountedAt: number;
+  /** Settles when the mount's prefetch is done. */
+  prefetch: Promise<void>;
+}
+
+/** Options of a daemon. */
+export interface DaemonOptions {
+  id: string;
+  logger: Logger;
+  /** Outstanding /dev/fuse reads per mount. */
+  fuseWorkers?: number;
+}
+
+const PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
+
+/** Load a bootstrap file, or the bootstrap inlined in a blob. Blob ids "xxxx…" take the file's name. */
+export function loadImage(source: string): RafsImage {
+  let buf: Uint8Array;
+  try {
+    if (statSync(source).isDirectory()) throw new UsageError('ERR_BAD_SOURCE', `Cannot mount ${source}: it is a directory, not a bootstrap`);
+    buf = readFileSync(source);
+  } catch (e) {
+    if (e instanceof NydusError) throw e;
+    throw new UsageError('ERR_BAD_SOURCE', `Cannot read bootstrap ${source}: ${(e as Error).message}`);
+  }
+  const magic = buf.length >= 1028 ? new DataView(buf.buffer, buf.byteOffset + 1024, 4).getUint32(0, true) : 0;
+  if (magic !== EROFS_SUPER_MAGIC) buf = readInlineBootstrap(bufferSource(buf, source));
+  const image = new RafsImage(bufferSource(buf, source));
+  const name = basename(source).replace(/\.(boot|bootstrap)$/, '');
+  for (const b of image.blobs) {
+    if (b.slot.blobId === PLACEHOLDER_BLOB_ID && /^[0-9a-f]{64}$/.test(name)) {
+      (b.slot as { blobId: string }).blobId = name;
+      (b.entry as { blobId: string }).blobId = name;
+    }
+  }
+  return image;
+}
+
+/** The running daemon. */
+export class Daemon {
+  readonly id: string;
+  readonly startedAt = Date.now();
+  state: DaemonState = 'INIT';
+  readonly mounts = new Map<string, MountedImage>();
+  readonly #logger: Logger;
+  readonly #caches = new Map<string, BlobCacheManager>();
+  readonly #backends = new Map<string, { backend: BlobBackend; users: number }>();
+  readonly #o: DaemonOptions;
+  #dummyDir: string | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  constructor(options: DaemonOptions) {
+    this.#o = options;
+    this.id = options.id;
+    this.#logger = options.logger;
+    this.state = 'RUNNING';
+  }
+
+  /**
+   * libuv threads left for one more mount: every mount's outstanding /dev/fuse reads each hold
+   * a threadpool thread, and the cache's file I/O needs some too.
+   */
+  #threadpoolSize(): number {
+    const total = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const used = this.mounts.size * (this.#o.fuseWorkers ?? 4);
+    const left = total - used;
+    if (left < (this.#o.fuseWorkers ?? 4) + 4) {
+      throw new UsageError('ERR_TOO_MANY_MOUNTS', `Cannot mount: ${this.mounts.size} mounts already use ${used} of the ${total} libuv threads (raise UV_THREADPOOL_SIZE or lower --thread-num)`);
+    }
+    return left;
+  }
+
+  /** Run mount/umount operations one at a time. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#busy.then(fn, fn);
+    this.#busy = next.catch(() => undefined);
+    return next;
+  }
+
+  #cacheFor(config: DaemonConfig): BlobCacheManager {
+    let dir = config.cache.workDir;
+    if (config.cache.type === 'dummycache') {
+      this.#dummyDir ??= mkdtempSync(`${tmpdir()}/nydusd-dummycache-`);
+      dir = this.#dummyDir;
+    }
+    const key = `${dir}|${config.digestValidate}|${config.amplifyIo}`;
+    let m = this.#caches.get(key);
+    if (!m) {
+      m = createBlobCacheManager({
+        workDir: dir, validate: config.digestValidate, amplifyIo: config.amplifyIo,
+        prefetch: { threads: config.prefetch.threads, mergingSize: config.prefetch.mergingSize, bandwidthRate: config.prefetch.bandwidthRate },
+      });
+      this.#caches.set(key, m);
+    }
+    return m;
+  }
+
+  #backendFor(config: DaemonConfig): BlobBackend {
+    const key = JSON.stringify(config.backend);
+    let b = this.#backends.get(key);
+    if (!b) {
+      b = { backend: createBackend(config.backend, { logger: this.#logger.child({ backend: config.backend.type }) }), users: 0 };
+      this.#backends.set(key, b);
+    }
+    b.users++;
+    return b.backend;
+  }
+
+  async #releaseBackend(backend: BlobBackend): Promise<void> {
+    for (const [k, b] of this.#backends) {
+      if (b.backend === backend && --b.users <= 0) {
+        this.#backends.delete(k);
+        await backend.close();
+      }
+    }
+  }
+
+  /** Mount an image. Rejects when the mountpoint is taken or anything fails (nothing is left mounted). */
+  mount(req: MountRequest): Promise<MountedImage> {
+    return this.#serial(async () => {
+      if (this.mounts.has(req.mountpoint)) throw new UsageError('ERR_MOUNT_EXISTS', `Cannot mount at ${req.mountpoint}: something is already mounted there by this daemon`);
+      const log = this.#logger.child({ mountpoint: req.mountpoint });
+      const image = loadImage(req.source);
+      const backend = this.#backendFor(req.config);
+      try {
+        const cache = this.#cacheFor(req.config);
+        const blobs = image.blobs.map((b) => cache.open({
+          blobId: b.slot.blobId, compressor: b.compressor, digester: b.digester, chunkCount: b.entry.chunkCount,
+          uncompressedSize: b.entry.uncompressedSize, compressedSize: b.entry.compressedSize,
+          chunkAt: (index: number) => image.chunkRecordByIndex(b.index, index),
+        }, backend));
+        const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
+        const fs = new RafsFs({
+          image, blobs, metrics, enableXattr: req.config.enableXattr,
+          defaultUid: process.geteuid?.() ?? 0, defaultGid: process.getegid?.() ?? 0,
+        });
+        const session = await mountFuse({
+          mountpoint: req.mountpoint, fs, fsName: 'nydusfs', subtype: 'nydusfs', logger: log,
+          threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
+        });
+        const m: MountedImage = {
+          mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
+          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(),
+        };
+        this.mounts.set(req.mountpoint, m);
+        void session.closed.then(() => {
+          if (this.mounts.get(req.mountpoint) === m) {
+            log.warn('mount went away (unmounted from outside)');
+            this.mounts.delete(req.mountpoint);
+            void this.#releaseBackend(backend);
+          }
+        });
+        m.prefetch = this.#startPrefetch(m, req.prefetchFiles ?? [], log);
+        this.state = 'RUNNING';
+        log.info('mounted', { source: req.source, blobs: image.blobs.map((b) => b.slot.blobId) });
+        return m;
+      } catch (e) {
+        await this.#releaseBackend(backend);
+        throw e;
+      }
+    });
+  }
+
+  /** Unmount `mountpoint`. */
+  umount(mountpoint: string): Promise<void> {
+    return this.#serial(async () => {
+      const m = this.mounts.get(mountpoint);
+      if (!m) throw new UsageError('ERR_NOT_MOUNTED', `Cannot unmount ${mountpoint}: nothing is mounted there by this daemon`);
+      this.mounts.delete(mountpoint);
+      await m.session.unmount();
+      await this.#releaseBackend(m.backend);
+      this.#logger.info('unmounted', { mountpoint });
+    });
+  }
+
+  /** Unmount everything and release every resource. */
+  async stop(): Promise<void> {
+    for (const mp of [...this.mounts.keys()]) {
+      try {
+        await this.umount(mp);
+      } catch (e) {
+        this.#logger.error('unmount failed', { mountpoint: mp, error: (e as Error).message });
+      }
+    }
+    for (const c of this.#caches.values()) await c.close();
+    this.#caches.clear();
+    if (this.#dummyDir) rmSync(this.#dummyDir, { recursive: true, force: true });
+    this.state = 'STOPPED';
+  }
+
+  /** Background prefetch of a mount: everything (prefetch_all), or the prefetch table and listed files. */
+  #startPrefetch(m: MountedImage, files: readonly string[], log: Logger): Promise<void> {
+    const p = m.config.prefetch;
+    if (!p.enable && files.length === 0) return Promise.resolve();
+    const work = async (): Promise<void> => {
+      const perBlob = new Map<number, ChunkRecord[]>();
+      const add = (blob: number, rec: ChunkRecord): void => {
+        const list = perBlob.get(blob) ?? [];
+        list.push(rec);
+        perBlob.set(blob, list);
+      };
+      if (p.enable && p.prefetchAll) {
+        m.image.blobs.forEach((b) => {
+          for (let k = 0; k < b.entry.chunkCount; k++) {
+            const rec = m.image.chunkRecordByIndex(b.index, k);
+            if (rec) add(b.index, rec);
+          }
+        });
+      } else {
+        const roots: InodeInfo[] = [];
+        if (p.enable) for (const nid of m.image.prefetchNids()) roots.push(m.image.inode(nid));
+        for (const f of files) {
+          const i = m.image.resolve(f);
+          if (i) roots.push(i);
+          else log.warn('prefetch file not in image', { path: f });
+        }
+        const seen = new Set<number>();
+        const stack = [...roots];
+        while (stack.length > 0) {
+          const i = stack.pop() as InodeInfo;
+          if (seen.has(i.nid)) continue;
+          seen.add(i.nid);
+          const t = i.mode & S_IFMT;
+          if (t === S_IFREG) for (const c of m.image.chunkIndexes(i)) add(c.blobIndex, m.image.chunkRecord(c));
+          else if (t === S_IFDIR) {
+            for (const d of m.image.dirents(i)) {
+              if (d.nid !== i.nid && !(d.name.length === 2 && d.name[0] === 0x2e && d.name[1] === 0x2e)) stack.push(m.image.inode(d.nid));
+            }
+          }
+        }
+      }
+      const t0 = Date.now();
+      await Promise.all([...perBlob].map(([b, recs]) => {
+        const unique = [...new Map(recs.map((r) => [r.index, r])).values()].sort((x, y) => x.compressedOffset - y.compressedOffset);
+        return (m.blobs[b] as CachedBlob).prefetch(unique);
+      }));
+      log.info('prefetch done', { ms: Date.now() - t0, chunks: [...perBlob.values()].reduce((n, l) => n + l.length, 0) });
+    };
+    return work().catch((e: unknown) => log.warn('prefetch failed', { error: (e as Error).message }));
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The RAFS file system served over FUSE: every request is answered from the bootstrap (read
+ * lazily through RafsImage) and file data from the blob cache, chunk by chunk. The only place
+ * where errors become errnos.
+ * @module
+ */
+import { NydusError } from '../util/errors.js';
+import {
+  EROFS_BLOCK_SIZE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+} from '../format/v6/constants.js';
+import type { ChunkRecord } from '../format/v6/chunk-record.js';
+import type { InodeInfo, RafsImage } from '../image/rafs-image.js';
+import type { ChunkIndex } from '../format/v6/chunk-index.js';
+import type { CachedBlob } from '../storage/blob-cache.js';
+import {
+  ERRNO, FuseError, type Attr, type DirEntry, type Entry, type FileSystem, type OpenResult, type RequestContext, type StatFs,
+} from '../fuse/file-system.js';
+import { FsMetrics, type FopName } from './fs-metrics.js';
+
+/** Options of a RAFS file system. */
+export interface RafsFsOptions {
+  image: RafsImage;
+  /** The cached blob of each blob table entry, by index. */
+  blobs: readonly CachedBlob[];
+  metrics: FsMetrics;
+  /** Serve xattrs (`enable_xattr`); when off, xattr requests answer ENOSYS as nydusd does. */
+  enableXattr: boolean;
+  /** Seconds the kernel may cache entries and attributes (immutable image: long). */
+  entryTimeout?: number;
+  attrTimeout?: number;
+  /** Owner reported when the image has no explicit uid/gid (nydusd: its own euid/egid). */
+  defaultUid?: number;
+  defaultGid?: number;
+}
+
+interface OpenFile {
+  inode: InodeInfo;
+  chunks: ChunkIndex[] | undefined;
+}
+
+interface OpenDir {
+  inode: InodeInfo;
+  /** Entries decoded so far (re-read from the image only when the kernel seeks back). */
+  next: number;
+  iter: Iterator<{ nid: number; fileType: number; name: Uint8Array }> | undefined;
+}
+
+const DEFAULT_TIMEOUT = 3600;
+const READDIR_BATCH = 256;
+
+/** Map any error to a positive errno (EIO unless it carries one). */
+export function errnoOf(e: unknown): number {
+  if (e instanceof FuseError) return e.errno;
+  if (e instanceof NydusError && e.errno !== undefined) return e.errno;
+  const n = (e as { errno?: unknown }).errno;
+  return typeof n === 'number' && n > 0 ? n : ERRNO.EIO;
+}
+
+/** A FileSystem over one RAFS image. */
+export class RafsFs implements FileSystem {
+  readonly image: RafsImage;
+  readonly metrics: FsMetrics;
+  readonly #o: RafsFsOptions;
+  readonly #files = new Map<number, OpenFile>();
+  readonly #dirs = new Map<number, OpenDir>();
+  /** nid → parent nid and name, for paths in metrics (kept only when metrics need paths). */
+  readonly #names = new Map<number, { parent: number; name: string }>();
+  #nextFh = 1;
+  readonly #entryTimeout: number;
+  readonly #attrTimeout: number;
+
+  constructor(options: RafsFsOptions) {
+    this.#o = options;
+    this.image = options.image;
+    this.metrics = options.metrics;
+    this.#entryTimeout = options.entryTimeout ?? DEFAULT_TIMEOUT;
+    this.#attrTimeout = options.attrTimeout ?? DEFAULT_TIMEOUT;
+    if (options.blobs.length !== options.image.blobs.length) {
+      throw new RangeError(`Cannot serve image: ${options.blobs.length} cached blobs for ${options.image.blobs.length} blob table entries`);
+    }
+  }
+
+  /** FUSE node id of a nid: the root is 1, others nid + 2. */
+  nodeId(nid: number): number {
+    return nid === this.image.rootNid ? 1 : nid + 2;
+  }
+
+  /** nid of a FUSE node id. */
+  nid(nodeid: number): number {
+    return nodeid === 1 ? this.image.rootNid : nodeid - 2;
+  }
+
+  #trackNames(): boolean {
+    const o = this.metrics.options;
+    return o.iostatsFiles || o.accessPattern || o.latestReadFiles;
+  }
+
+  /** Path of a nid as far as lookups have shown it. */
+  pathOf(nid: number): string {
+    if (nid === this.image.rootNid) return '/';
+    const parts: string[] = [];
+    let cur = nid;
+    for (let depth = 0; depth < 4096; depth++) {
+      const e = this.#names.get(cur);
+      if (!e) return parts.length === 0 ? `nid:${nid}` : `?/${parts.reverse().join('/')}`;
+      parts.push(e.name);
+      if (e.parent === this.image.rootNid) break;
+      cur = e.parent;
+    }
+    return `/${parts.reverse().join('/')}`;
+  }
+
+  async #run<T>(op: FopName, fn: () => T | Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    try {
+      const r = await fn();
+      this.metrics.op(op, t0, true);
+      return r;
+    } catch (e) {
+      this.metrics.op(op, t0, false);
+      if (e instanceof FuseError) throw e;
+      throw new FuseError(errnoOf(e), e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  #inode(nodeid: number): InodeInfo {
+    return this.image.inode(this.nid(nodeid));
+  }
+
+  /** Attributes of an inode. */
+  attrOf(i: InodeInfo): Attr {
+    const explicit = this.image.explicitUidGid;
+    return {
+      ino: i.nid, size: i.size, blocks: Math.ceil(i.size / 512),
+      atime: i.mtime, atimeNsec: i.mtimeNsec, mtime: i.mtime, mtimeNsec: i.mtimeNsec, ctime: i.mtime, ctimeNsec: i.mtimeNsec,
+      mode: i.mode, nlink: i.nlink,
+      uid: explicit ? i.uid : (this.#o.defaultUid ?? 0), gid: explicit ? i.gid : (this.#o.defaultGid ?? 0),
+      rdev: this.image.rdev(i), blksize: EROFS_BLOCK_SIZE,
+    };
+  }
+
+  #entry(i: InodeInfo): Entry {
+    return { nodeid: this.nodeId(i.nid), generation: 0, entryValid: this.#entryTimeout, attrValid: this.#attrTimeout, attr: this.attrOf(i) };
+  }
+
+  lookup(parent: number, name: Uint8Array): Promise<Entry> {
+    return this.#run('lookup', () => {
+      const dir = this.#inode(parent);
+      if ((dir.mode & S_IFMT) !== S_IFDIR) throw new FuseError(ERRNO.ENOTDIR, 'not a directory');
+      if (name.length > 255) throw new FuseError(ERRNO.ENAMETOOLONG, 'name too long');
+      const d = this.image.lookup(dir, name);
+      if (!d) throw new FuseError(ERRNO.ENOENT, 'no such entry');
+      const child = this.image.inode(d.nid);
+      if (this.#trackNames() && d.nid !== dir.nid) this.#names.set(d.nid, { parent: dir.nid, name: Buffer.from(name).toString('utf8') });
+      return this.#entry(child);
+    });
+  }
+
+  forget(): void {
+    // Inodes are decoded on demand; nothing is pinned per lookup.
+  }
+
+  getattr(nodeid: number): Promise<{ attr: Attr; attrValid: number }> {
+    return this.#run('getattr', () => ({ attr: this.attrOf(this.#inode(nodeid)), attrValid: this.#attrTimeout }));
+  }
+
+  readlink(nodeid: number): Promise<Uint8Array> {
+    return this.#run('readlink', () => {
+      const i = this.#inode(nodeid);
+      if ((i.mode & S_IFMT) !== S_IFLNK) throw new FuseError(ERRNO.EINVAL, 'not a symlink');
+      return this.image.readlink(i);
+    });
+  }
+
+  open(nodeid: number, flags: number): Promise<OpenResult> {
+    return this.#run('open', () => {
+      if ((flags & 3) !== 0) throw new FuseError(ERRNO.EROFS, 'read-only file system');
+      const i = this.#inode(nodeid);
+      if ((i.mode & S_IFMT) === S_IFDIR) throw new FuseError(ERRNO.EISDIR, 'is a directory');
+      const fh = this.#nextFh++;
+      this.#files.set(fh, { inode: i, chunks: undefined });
+      this.metrics.open(i.nid, () => this.pathOf(i.nid));
+      return { fh, keepCache: true };
+    });
+  }
+
+  read(nodeid: number, fh: number, offset: number, size: number): Promise<Uint8Array[]> {
+    return this.#run('read', async () => {
+      let f = this.#files.get(fh);
+      if (!f) {
+        f = { inode: this.#inode(nodeid), chunks: undefined };
+      }
+      const i = f.inode;
+      if ((i.mode & S_IFMT) !== S_IFREG) throw new FuseError(ERRNO.EINVAL, 'not a regular file');
+      if (offset >= i.size || size === 0) return [];
+      const end = Math.min(i.size, offset + size);
+      f.chunks ??= this.image.chunkIndexes(i);
+      const cs = this.image.ext.chunkSize;
+      const first = Math.floor(offset / cs);
+      const last = Math.floor((end - 1) / cs);
+      const want: Array<{ k: number; rec: ChunkRecord; blob: number }> = [];
+      for (let k = first; k <= last; k++) {
+        const c = f.chunks[k];
+        if (!c) throw new FuseError(ERRNO.EIO, `chunk ${k} of nid ${i.nid} is missing`);
+        want.push({ k, rec: this.image.chunkRecord(c), blob: c.blobIndex });
+      }
+      // One cache request per blob, in file order.
+      const datas = new Map<number, Uint8Array>();
+      const byBlob = new Map<number, Array<{ k: number; rec: ChunkRecord }>>();
+      for (const w of want) {
+        const list = byBlob.get(w.blob) ?? [];
+        list.push(w);
+        byBlob.set(w.blob, list);
+      }
+      await Promise.all([...byBlob].map(async ([b, list]) => {
+        const blob = this.#o.blobs[b] as CachedBlob;
+        const got = await blob.readChunks(list.map((x) => x.rec));
+        list.forEach((x, n) => datas.set(x.k, got[n] as Uint8Array));
+      }));
+      const out: Uint8Array[] = [];
+      for (let k = first; k <= last; k++) {
+        const d = datas.get(k) as Uint8Array;
+        const base = k * cs;
+        const s = Math.max(offset, base) - base;
+        const e = Math.min(end, base + d.length) - base;
+        if (e < s) throw new FuseError(ERRNO.EIO, `chunk ${k} of nid ${i.nid} is shorter than the file says`);
+        out.push(d.subarray(s, e));
+      }
+      this.metrics.read(i.nid, () => this.pathOf(i.nid), end - offset);
+      return out;
+    });
+  }
+
+  release(_nodeid: number, fh: number): Promise<void> {
+    return this.#run('release', () => { this.#files.delete(fh); });
+  }
+
+  opendir(nodeid: number): Promise<OpenResult> {
+    return this.#run('opendir', () => {
+      const i = this.#inode(nodeid);
+      if ((i.mode & S_IFMT) !== S_IFDIR) throw new FuseError(ERRNO.ENOTDIR, 'not a directory');
+      const fh = this.#nextFh++;
+      this.#dirs.set(fh, { inode: i, next: 0, iter: undefined });
+      return { fh, keepCache: true, cacheDir: true };
+    });
+  }
+
+  readdir(nodeid: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
+    return this.#run(plus ? 'readdirplus' : 'readdir', () => {
+      let d = this.#dirs.get(fh);
+      if (!d) {
+        d = { inode: this.#inode(nodeid), next: 0, iter: undefined };
+        this.#dirs.set(fh, d);
+      }
+      if (!d.iter || d.next !== offset) {
+        d.iter = this.image.dirents(d.inode);
+        d.next = 0;
+        while (d.next < offset && !d.iter.next().done) d.next++;
+        if (d.next < offset) return [];
+      }
+      const out: DirEntry[] = [];
+      while (out.length < READDIR_BATCH) {
+        const r = d.iter.next();
+        if (r.done) break;
+        d.next++;
+        const e = r.value;
+        const isDot = (e.name.length === 1 && e.name[0] === 0x2e) || (e.name.length === 2 && e.name[0] === 0x2e && e.name[1] === 0x2e);
+        const entry: DirEntry = { ino: e.nid, off: d.next, type: DT_OF_FT[e.fileType] ?? 0, name: e.name };
+        if (plus && !isDot) {
+          const child = this.image.inode(e.nid);
+          entry.entry = this.#entry(child);
+          if (this.#trackNames()) this.#names.set(e.nid, { parent: d.inode.nid, name: Buffer.from(e.name).toString('utf8') });
+        }
+        out.push(entry);
+      }
+      return out;
+    });
+  }
+
+  releasedir(_nodeid: number, fh: number): Promise<void> {
+    return this.#run('readdir', () => { this.#dirs.delete(fh); });
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.#run('statfs', () => ({
+      blocks: this.image.sb.blocks + this.image.source.size / EROFS_BLOCK_SIZE, bfree: 0, bavail: 0,
+      files: this.image.sb.inos, ffree: 0, bsize: EROFS_BLOCK_SIZE, namelen: 255, frsize: EROFS_BLOCK_SIZE,
+    }));
+  }
+
+  getxattr(nodeid: number, name: string): Promise<Uint8Array> {
+    return this.#run('getxattr', () => {
+      if (!this.#o.enableXattr) throw new FuseError(ERRNO.ENOSYS, 'xattrs are disabled (enable_xattr)');
+      const x = this.image.xattrs(this.#inode(nodeid)).find((a) => a.name === name);
+      if (!x) throw new FuseError(ERRNO.ENODATA, 'no such xattr');
+      return x.value;
+    });
+  }
+
+  listxattr(nodeid: number): Promise<string[]> {
+    return this.#run('listxattr', () => {
+      if (!this.#o.enableXattr) throw new FuseError(ERRNO.ENOSYS, 'xattrs are disabled (enable_xattr)');
+      return this.image.xattrs(this.#inode(nodeid)).map((x) => x.name);
+    });
+  }
+
+  access(nodeid: number, mask: number, ctx: RequestContext): Promise<void> {
+    return this.#run('access', () => {
+      if ((mask & 2) !== 0) throw new FuseError(ERRNO.EROFS, 'read-only file system');
+      void ctx;
+      this.#inode(nodeid);
+    });
+  }
+
+  destroy(): void {
+    this.#files.clear();
+    this.#dirs.clear();
+  }
+}
+
+/** EROFS dirent file type → DT_* value. */
+const DT_OF_FT: Record<number, number> = { 1: 8, 2: 4, 3: 2, 4: 6, 5: 1, 6: 12, 7: 10 };

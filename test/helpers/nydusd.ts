@@ -1,0 +1,126 @@
+/**
+ * Starting and stopping a real nydusd (bin/nydusd) for tests: the daemon is a child process,
+ * stopped by its own PID, and its mountpoints are unmounted by path afterwards whatever happened.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO_ROOT, isMounted, umount } from './mounts.js';
+import { apiRequest, type ApiResponse } from '../../src/api/api-client.js';
+
+/** A running daemon. */
+export interface NydusdHandle {
+  child: ChildProcess;
+  pid: number;
+  sock: string;
+  /** Mountpoints this handle will unmount when stopped. */
+  mounts: Set<string>;
+  /** stderr so far. */
+  log(): string;
+  api(method: string, urlPath: string, body?: unknown): Promise<ApiResponse>;
+  /** SIGTERM (then SIGKILL after 10 s), then unmount what is left. Safe to call twice. */
+  stop(): Promise<void>;
+  /** SIGKILL, then unmount what is left. */
+  kill(): Promise<void>;
+}
+
+/** A nydusd JSON config with a localfs or http backend and a blobcache. */
+export function nydusdConfig(o: {
+  backend: { type: 'localfs'; dir: string } | { type: 'http'; addr: string; retry_limit?: number; timeout?: number };
+  workDir?: string;
+  digestValidate?: boolean;
+  prefetch?: boolean;
+  prefetchAll?: boolean;
+  amplifyIo?: number;
+  extra?: Record<string, unknown>;
+}): string {
+  const { type, ...cfg } = o.backend;
+  return JSON.stringify({
+    device: {
+      backend: { type, config: cfg },
+      cache: o.workDir ? { type: 'blobcache', config: { work_dir: o.workDir } } : { type: '' },
+    },
+    mode: 'direct', digest_validate: o.digestValidate ?? true, enable_xattr: true, iostats_files: true, access_pattern: true,
+    latest_read_files: true, amplify_io: o.amplifyIo ?? 1048576,
+    fs_prefetch: { enable: o.prefetch ?? false, threads_count: 4, merging_size: 1048576, bandwidth_rate: 0, prefetch_all: o.prefetchAll ?? false },
+    ...o.extra,
+  });
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string, child: ChildProcess, log: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nydusd exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}:\n${log()}`);
+}
+
+/** Start nydusd with `args`; waits until the API socket answers and `mountpoint` (if any) is mounted. */
+export async function startNydusd(o: { dir: string; config?: string; bootstrap?: string; mountpoint?: string; extraArgs?: string[]; name?: string }): Promise<NydusdHandle> {
+  const sock = path.join(o.dir, `${o.name ?? 'nydusd'}.sock`);
+  const args = ['--apisock', sock, '--log-level', 'debug'];
+  if (o.config !== undefined) {
+    const cfg = path.join(o.dir, `${o.name ?? 'nydusd'}.json`);
+    fs.writeFileSync(cfg, o.config);
+    args.push('--config', cfg);
+  }
+  if (o.bootstrap) args.push('--bootstrap', o.bootstrap);
+  if (o.mountpoint) {
+    fs.mkdirSync(o.mountpoint, { recursive: true });
+    args.push('--mountpoint', o.mountpoint);
+  }
+  args.push(...(o.extraArgs ?? []));
+  const child = spawn(path.join(REPO_ROOT, 'bin/nydusd'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); if (stderr.length > 1 << 20) stderr = stderr.slice(-(1 << 19)); });
+  const mounts = new Set<string>(o.mountpoint ? [o.mountpoint] : []);
+  const log = (): string => stderr;
+  let stopped = false;
+  const cleanup = async (): Promise<void> => {
+    for (const m of mounts) if (isMounted(m)) await umount(m);
+  };
+  const h: NydusdHandle = {
+    child, pid: child.pid as number, sock, mounts, log,
+    api: (method, urlPath, body) => apiRequest(sock, method, urlPath, body),
+    async stop() {
+      if (!stopped) {
+        stopped = true;
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+          await exited;
+          clearTimeout(t);
+        }
+      }
+      await cleanup();
+    },
+    async kill() {
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await cleanup();
+    },
+  };
+  try {
+    await waitFor(async () => fs.existsSync(sock) && (await apiRequest(sock, 'GET', '/api/v1/daemon').then(() => true, () => false)), 20_000, 'the API socket', child, log);
+    if (o.mountpoint) await waitFor(() => isMounted(o.mountpoint as string), 20_000, `the mount at ${o.mountpoint}`, child, log);
+  } catch (e) {
+    await h.kill();
+    throw e;
+  }
+  return h;
+}
+
+/** Mount through the API; the handle will unmount it when stopped. */
+export async function apiMount(h: NydusdHandle, mountpoint: string, source: string, config: string, prefetchFiles: string[] = []): Promise<ApiResponse> {
+  fs.mkdirSync(mountpoint, { recursive: true });
+  h.mounts.add(mountpoint);
+  return h.api('POST', `/api/v1/mount?mountpoint=${encodeURIComponent(mountpoint)}`, { source, fs_type: 'rafs', config, prefetch_files: prefetchFiles });
+}
