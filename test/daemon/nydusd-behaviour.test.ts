@@ -131,6 +131,57 @@ describe('nydusd behaviour', () => {
     }
   });
 
+  test('prefetch: the bootstrap\'s prefetch table (fs_prefetch) and prefetch_all fill the cache in the background', async () => {
+    const dir = await tempDir(undefined, 'nydusd-pf-');
+    const pboot = path.join(dir, 'p.boot');
+    const pblobs = path.join(dir, 'pblobs');
+    const c = await runCli('nydus-image', ['create', '--prefetch-policy', 'fs', '-B', pboot, '-D', pblobs, src], { input: '/lib/f7.bin\n/s9.txt\n' });
+    assert.equal(c.code, 0, c.stderr);
+    const img = new RafsImage(fileSource(pboot));
+    assert.equal(img.prefetchNids().length, 2);
+    img.close();
+    const mnt = path.join(dir, 'mnt');
+    let d = await startNydusd({ dir, config: nydusdConfig({ backend: { type: 'localfs', dir: pblobs }, workDir: `${dir}/cache`, prefetch: true, prefetchAll: false }), bootstrap: pboot, mountpoint: mnt });
+    try {
+      const f7 = (files.get('lib/f7.bin') as Buffer).length;
+      let cache = { prefetch_data_amount: 0 };
+      for (let k = 0; k < 200 && cache.prefetch_data_amount === 0; k++) {
+        await new Promise((r) => setTimeout(r, 50));
+        cache = (await d.api('GET', '/api/v1/metrics/blobcache')).body as typeof cache;
+      }
+      assert.ok(cache.prefetch_data_amount > 0, 'the prefetch table was fetched');
+      await new Promise((r) => setTimeout(r, 300));
+      const before = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
+      assert.ok(before.read_amount_total < f7 + 1_000_000, `prefetch fetched ${before.read_amount_total} bytes: only the listed files (+ amplification)`);
+      const r = await run('cat', [path.join(mnt, 'lib/f7.bin'), path.join(mnt, 's9.txt')]);
+      assert.equal(r.code, 0);
+      const after = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
+      assert.equal(after.read_count, before.read_count, 'prefetched files read without the backend');
+    } finally {
+      await d.stop();
+    }
+    d = await startNydusd({ dir, config: nydusdConfig({ backend: { type: 'localfs', dir: pblobs }, workDir: `${dir}/cache2`, prefetch: true, prefetchAll: true }), bootstrap: pboot, mountpoint: mnt, name: 'all' });
+    try {
+      const blobSize = fs.statSync(path.join(pblobs, fs.readdirSync(pblobs)[0] as string)).size;
+      let cache = { prefetch_data_amount: 0 };
+      for (let k = 0; k < 400 && cache.prefetch_data_amount < blobSize * 0.9; k++) {
+        await new Promise((r) => setTimeout(r, 50));
+        cache = (await d.api('GET', '/api/v1/metrics/blobcache')).body as typeof cache;
+      }
+      assert.ok(cache.prefetch_data_amount >= blobSize * 0.9, `prefetch_all fetched ${cache.prefetch_data_amount} of ${blobSize}`);
+      const before = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
+      const r = await run('tar', ['-cf', '/dev/null', '-C', mnt, '.']);
+      assert.equal(r.code, 0);
+      const walked = await run('bash', ['-c', `cat $(find ${mnt} -type f) | sha256sum`]);
+      assert.equal(walked.code, 0);
+      const after = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
+      assert.equal(after.read_count, before.read_count, 'everything was prefetched');
+    } finally {
+      await d.stop();
+      await cleanupTempDir(dir);
+    }
+  });
+
   test('32 readers at once over the same and different files get the right bytes', async () => {
     const dir = await tempDir(undefined, 'nydusd-conc-');
     const mnt = path.join(dir, 'mnt');
