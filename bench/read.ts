@@ -65,7 +65,9 @@ async function randomIops(file: string, seconds: number, conc: number): Promise<
     const rnd = () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) / 4294967296; };
     const loop = () => new Promise((res) => { const buf = Buffer.alloc(4096); const step = () => { if (Date.now() >= end) return res(); const off = Math.floor(rnd() * (size / 4096)) * 4096; fs.read(fd, buf, 0, 4096, off, (e) => { if (e) throw e; n++; step(); }); }; step(); });
     Promise.all(Array.from({ length: ${conc} }, loop)).then(() => console.log(n));`;
-  const out = sh(`UV_THREADPOOL_SIZE=${conc + 2} node -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`);
+  const js = join(work, 'iops.cjs');
+  writeFileSync(js, script);
+  const out = sh(`UV_THREADPOOL_SIZE=${conc + 2} node ${js}`);
   return Number(out.trim()) / seconds;
 }
 
@@ -80,7 +82,7 @@ try {
   // Throughput image: one 512 MiB file of real data (shared libraries of this machine).
   const tsrc = join(work, 'tsrc');
   mkdirSync(tsrc);
-  sh(`find /usr/lib/x86_64-linux-gnu /usr/lib -xdev -type f -size +100k 2>/dev/null | sort | xargs cat 2>/dev/null | head -c ${512 << 20} > ${tsrc}/big.bin`);
+  sh(`(find /usr/lib -xdev -type f -size +100k 2>/dev/null | sort | xargs cat 2>/dev/null || true) | head -c ${512 << 20} > ${tsrc}/big.bin`);
   sh(`${IMG} create -B ${work}/t.boot -D ${work}/tblobs ${tsrc} && ${IMG} export --block -B ${work}/t.boot -D ${work}/tblobs -O ${work}/t.disk`);
   // Metadata image: /usr/share and /usr/include as one layer (≥ 50k files).
   sh(`tar -cf - -C / usr/share usr/include 2>/dev/null | ${IMG} create -t tar-rafs -B ${work}/m.boot -D ${work}/mblobs /dev/stdin && ${IMG} export --block -B ${work}/m.boot -D ${work}/mblobs -O ${work}/m.disk`);

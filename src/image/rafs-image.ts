@@ -19,7 +19,7 @@ import { compressorOfFlags, decodeExtSuperblock, digesterOfFlags, validateExtSup
 import { decodeDeviceSlot, validateDeviceSlot, DEVICE_SLOT_SIZE, type DeviceSlot } from '../format/v6/device-slot.js';
 import { BLOB_ENTRY_SIZE, decodeBlobEntry, validateBlobEntry, type BlobEntry } from '../format/v6/blob-entry.js';
 import { decodeInode, inodeSize, validateInode, xattrAreaSize, type Inode } from '../format/v6/inode.js';
-import { decodeDirBlock, type Dirent } from '../format/v6/dirent.js';
+import { decodeDirBlock, direntAt, direntCount, direntName, type Dirent } from '../format/v6/dirent.js';
 import { CHUNK_INDEX_SIZE, decodeChunkIndex, type ChunkIndex } from '../format/v6/chunk-index.js';
 import { CHUNK_RECORD_SIZE, decodeChunkRecord, type ChunkRecord } from '../format/v6/chunk-record.js';
 import { decodeXattrs, type Xattr } from '../format/v6/xattr.js';
@@ -43,6 +43,10 @@ export interface ImageBlob {
 }
 
 const MAX_SYMLINK = 4096;
+/** Inodes kept decoded (a walk revisits parents and recent entries). */
+const INODE_CACHE_SIZE = 8192;
+/** Directory positions per block (more than the 315 entries a 4 KiB block can hold). */
+const DIR_POS_PER_BLOCK = 512;
 
 /** Run a decoder, prefixing a field-range error (a u64 above 2^53) with where the field is. */
 function withContext<T>(fn: () => T, where: string, offset: number): T {
@@ -67,6 +71,8 @@ export class RafsImage {
   readonly metaOffset: number;
   /** Per blob: chunk index → chunk-table record number + 1 (0 = absent); 4 bytes a chunk. */
   #chunkMap: Int32Array[] | undefined;
+  /** Recently decoded inodes (insertion-order eviction). */
+  readonly #inodes = new Map<number, InodeInfo>();
 
   constructor(source: ByteSource) {
     this.source = source;
@@ -123,6 +129,15 @@ export class RafsImage {
 
   /** Decode the inode `nid`, checking that it lies inside the bootstrap. */
   inode(nid: number): InodeInfo {
+    const hit = this.#inodes.get(nid);
+    if (hit) return hit;
+    const info = this.#decodeInode(nid);
+    if (this.#inodes.size >= INODE_CACHE_SIZE) this.#inodes.delete(this.#inodes.keys().next().value as number);
+    this.#inodes.set(nid, info);
+    return info;
+  }
+
+  #decodeInode(nid: number): InodeInfo {
     const offset = this.metaOffset + nid * 32;
     if (!Number.isSafeInteger(nid) || nid < 0 || offset + 32 > this.source.size) {
       throw new FormatError('ERR_BAD_NID', `Cannot read inode: nid ${nid} points past the end of the bootstrap`, { offset });
@@ -135,7 +150,7 @@ export class RafsImage {
     if (offset + inodeSize(inode) + xattrSize > this.source.size) {
       throw new FormatError('ERR_BAD_INODE', `Cannot read inode nid ${nid}: its xattrs run past the end of the bootstrap`, { offset });
     }
-    return { ...inode, nid, offset, xattrSize };
+    return Object.freeze({ ...inode, nid, offset, xattrSize });
   }
 
   /** uid as served: the stored one with EXPLICIT_UID_GID, else 0. */
@@ -167,7 +182,9 @@ export class RafsImage {
     if (fullBlocks > 0 && (i.u + fullBlocks) * bs > this.source.size) {
       throw new FormatError('ERR_BAD_INODE', `Cannot read data of nid ${i.nid}: ${fullBlocks} blocks from block ${i.u} (i_u) for i_size ${i.size} run past the end of the ${this.source.size}-byte bootstrap`, { offset: i.offset });
     }
-    const out = new Uint8Array(len);
+    // A range inside one block (every directory block) is returned without copying.
+    const inBlock = Math.floor(start / bs) === Math.floor((start + Math.max(len, 1) - 1) / bs);
+    const out = inBlock ? undefined : new Uint8Array(len);
     let done = 0;
     while (done < len) {
       const pos = start + done;
@@ -185,10 +202,11 @@ export class RafsImage {
         }
         addr = tailStart + inBlk;
       }
+      if (!out) return this.source.read(addr, n);
       out.set(this.source.read(addr, n), done);
       done += n;
     }
-    return out;
+    return out ?? new Uint8Array(0);
   }
 
   /** All entries of directory `i` (including "." and ".."), block by block, in on-disk order. */
@@ -201,27 +219,57 @@ export class RafsImage {
     }
   }
 
+  /**
+   * Up to `max` entries of directory `i` from position `pos`, each with the position of the
+   * next one. A position is block × 512 + index in the block (a block holds at most 315
+   * entries), so a listing resumes at its block without re-reading the ones before.
+   */
+  direntsFrom(i: InodeInfo, pos: number, max: number): Array<Dirent & { next: number }> {
+    if ((i.mode & S_IFMT) !== S_IFDIR) throw new FormatError('ERR_NOT_DIR', `Cannot list nid ${i.nid}: not a directory`, { errno: 20 });
+    const bs = this.blockSize;
+    const nblocks = Math.ceil(i.size / bs);
+    let b = Math.floor(pos / DIR_POS_PER_BLOCK);
+    let k = pos % DIR_POS_PER_BLOCK;
+    const out: Array<Dirent & { next: number }> = [];
+    while (out.length < max && b < nblocks) {
+      const block = this.flatData(i, b * bs, Math.min(bs, i.size - b * bs));
+      const where = `nid ${i.nid} block ${b}`;
+      const count = direntCount(block, where);
+      for (; k < count && out.length < max; k++) {
+        const d = direntAt(block, k, direntName(block, k, count, where), where);
+        out.push({ ...d, next: k + 1 < count ? b * DIR_POS_PER_BLOCK + k + 1 : (b + 1) * DIR_POS_PER_BLOCK });
+      }
+      if (k >= count) {
+        b++;
+        k = 0;
+      }
+    }
+    return out;
+  }
+
   /** Look `name` up in directory `i` with a binary search over its sorted blocks; undefined when absent. */
   lookup(i: InodeInfo, name: Uint8Array): Dirent | undefined {
+    if ((i.mode & S_IFMT) !== S_IFDIR) throw new FormatError('ERR_NOT_DIR', `Cannot look up in nid ${i.nid}: not a directory`, { errno: 20 });
     const bs = this.blockSize;
     const nblocks = Math.ceil(i.size / bs);
     let lo = 0;
     let hi = nblocks - 1;
+    // Binary search over blocks, then within the block, comparing names in place.
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const len = Math.min(bs, i.size - mid * bs);
-      const ents = decodeDirBlock(this.flatData(i, mid * bs, len), `nid ${i.nid} block ${mid}`);
-      const first = ents[0] as Dirent;
-      const last = ents[ents.length - 1] as Dirent;
-      if (Buffer.compare(name, first.name) < 0) { hi = mid - 1; continue; }
-      if (Buffer.compare(name, last.name) > 0) { lo = mid + 1; continue; }
+      const block = this.flatData(i, mid * bs, len);
+      const where = `nid ${i.nid} block ${mid}`;
+      const count = direntCount(block, where);
+      if (Buffer.compare(name, direntName(block, 0, count, where)) < 0) { hi = mid - 1; continue; }
+      if (Buffer.compare(name, direntName(block, count - 1, count, where)) > 0) { lo = mid + 1; continue; }
       let a = 0;
-      let b = ents.length - 1;
+      let b = count - 1;
       while (a <= b) {
         const m = (a + b) >> 1;
-        const e = ents[m] as Dirent;
-        const c = Buffer.compare(name, e.name);
-        if (c === 0) return e;
+        const n = direntName(block, m, count, where);
+        const c = Buffer.compare(name, n);
+        if (c === 0) return direntAt(block, m, n, where);
         if (c < 0) b = m - 1; else a = m + 1;
       }
       return undefined;

@@ -38,13 +38,6 @@ interface OpenFile {
   chunks: ChunkIndex[] | undefined;
 }
 
-interface OpenDir {
-  inode: InodeInfo;
-  /** Entries decoded so far (re-read from the image only when the kernel seeks back). */
-  next: number;
-  iter: Iterator<{ nid: number; fileType: number; name: Uint8Array }> | undefined;
-}
-
 const DEFAULT_TIMEOUT = 3600;
 const READDIR_BATCH = 256;
 
@@ -62,7 +55,6 @@ export class RafsFs implements FileSystem {
   readonly metrics: FsMetrics;
   readonly #o: RafsFsOptions;
   readonly #files = new Map<number, OpenFile>();
-  readonly #dirs = new Map<number, OpenDir>();
   /** nid → parent nid and name, for paths in metrics (kept only when metrics need paths). */
   readonly #names = new Map<number, { parent: number; name: string }>();
   #nextFh = 1;
@@ -235,41 +227,29 @@ export class RafsFs implements FileSystem {
     return this.#run('release', () => { this.#files.delete(fh); });
   }
 
+  /**
+   * Directories need no open state: OPENDIR answers ENOSYS, so the kernel stops sending
+   * OPENDIR/RELEASEDIR (two round trips per directory on every walk) and READDIR carries
+   * positions that resume at their block.
+   */
   opendir(nodeid: number): Promise<OpenResult> {
     return this.#run('opendir', () => {
       const i = this.#inode(nodeid);
       if ((i.mode & S_IFMT) !== S_IFDIR) throw new FuseError(ERRNO.ENOTDIR, 'not a directory');
-      const fh = this.#nextFh++;
-      this.#dirs.set(fh, { inode: i, next: 0, iter: undefined });
-      return { fh, keepCache: true, cacheDir: true };
+      throw new FuseError(ERRNO.ENOSYS, 'directories are stateless');
     });
   }
 
-  readdir(nodeid: number, fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
+  readdir(nodeid: number, _fh: number, offset: number, plus: boolean): Promise<DirEntry[]> {
     return this.#run(plus ? 'readdirplus' : 'readdir', () => {
-      let d = this.#dirs.get(fh);
-      if (!d) {
-        d = { inode: this.#inode(nodeid), next: 0, iter: undefined };
-        this.#dirs.set(fh, d);
-      }
-      if (!d.iter || d.next !== offset) {
-        d.iter = this.image.dirents(d.inode);
-        d.next = 0;
-        while (d.next < offset && !d.iter.next().done) d.next++;
-        if (d.next < offset) return [];
-      }
+      const dir = this.#inode(nodeid);
       const out: DirEntry[] = [];
-      while (out.length < READDIR_BATCH) {
-        const r = d.iter.next();
-        if (r.done) break;
-        d.next++;
-        const e = r.value;
+      for (const e of this.image.direntsFrom(dir, offset, READDIR_BATCH)) {
         const isDot = (e.name.length === 1 && e.name[0] === 0x2e) || (e.name.length === 2 && e.name[0] === 0x2e && e.name[1] === 0x2e);
-        const entry: DirEntry = { ino: e.nid, off: d.next, type: DT_OF_FT[e.fileType] ?? 0, name: e.name };
+        const entry: DirEntry = { ino: e.nid, off: e.next, type: DT_OF_FT[e.fileType] ?? 0, name: e.name };
         if (plus && !isDot) {
-          const child = this.image.inode(e.nid);
-          entry.entry = this.#entry(child);
-          if (this.#trackNames()) this.#names.set(e.nid, { parent: d.inode.nid, name: Buffer.from(e.name).toString('utf8') });
+          entry.entry = this.#entry(this.image.inode(e.nid));
+          if (this.#trackNames()) this.#names.set(e.nid, { parent: dir.nid, name: Buffer.from(e.name).toString('utf8') });
         }
         out.push(entry);
       }
@@ -277,8 +257,8 @@ export class RafsFs implements FileSystem {
     });
   }
 
-  releasedir(_nodeid: number, fh: number): Promise<void> {
-    return this.#run('readdir', () => { this.#dirs.delete(fh); });
+  releasedir(): Promise<void> {
+    return Promise.resolve();
   }
 
   statfs(): Promise<StatFs> {
@@ -314,7 +294,6 @@ export class RafsFs implements FileSystem {
 
   destroy(): void {
     this.#files.clear();
-    this.#dirs.clear();
   }
 }
 
