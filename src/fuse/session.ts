@@ -96,6 +96,16 @@ export function recommendedThreadpoolSize(workers: number): number {
   return workers + 4;
 }
 
+/**
+ * One read of /dev/fuse in the threadpool. The callback form, not FileHandle.read: every request
+ * pays this hop, and the promise API's bookkeeping costs microseconds a metadata walk notices.
+ */
+function readDevice(fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
 /** Resolves after `ms` unless `signal` aborts first (then resolves early). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -307,7 +317,7 @@ class Session implements FuseSession {
       for (;;) {
         let n: number;
         try {
-          n = (await this.#handle.read(buf, 0, buf.length, null)).bytesRead;
+          n = await readDevice(this.#handle.fd, buf);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code ?? '';
           if (RETRY_CODES.has(code)) continue;
