@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { runCli, runOk, type RunResult } from '../helpers/mounts.js';
+import type { ImageStats } from '../../src/cli/nydus-image/stat-command.js';
 
 /** One entry of `nydus-image inspect -R blobs` (the fields the tests use). */
 export interface InspectedBlob {
@@ -25,19 +26,7 @@ export interface InspectedBlob {
 }
 
 /** The JSON of `nydus-image stat --output-json` for one bootstrap. */
-export interface StatFigures {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  others: number;
-  file_bytes: number;
-  chunk_refs: number;
-  unique_chunks: number;
-  unique_bytes: number;
-  compressed_bytes: number;
-  dedup_ratio: number;
-  compression_ratio: number;
-}
+export type StatFigures = ImageStats;
 
 /** EROFS block size: the unit of mapped_blkaddr and blocks. */
 export const BLOCK = 4096;
