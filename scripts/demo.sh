@@ -23,6 +23,10 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
+
+# Work on a private copy, so packages installed meanwhile cannot change the tree under the demo.
+cp -a "$SRC" "$WORK/src"
+SRC="$WORK/src"
 IMG=bin/nydus-image
 
 step "create: $SRC -> bootstrap + blob (zstd, blake3, 1 MiB chunks, ToC, inline meta)"
