@@ -12,7 +12,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   tar gzip zstd  layer tarballs
 #   util-linux   losetup; mount  mount/umount; kmod  modprobe
 #   e2fsprogs    mkfs.ext4 / debugfs; coreutils  mknod, mkfifo, truncate
-PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time)
+#   docker-registry skopeo umoci  a real OCI registry, pushing/inspecting and building OCI images
+#   apache2-utils  htpasswd (registry basic auth); openssl  self-signed certs (registry TLS)
+#   nginx        caching proxy (with the slice module) in front of the registry
+#   busybox-static  /bin/busybox for small runnable test rootfs
+PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time
+      docker-registry skopeo umoci apache2-utils nginx busybox-static openssl)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -30,6 +35,24 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The nginx and docker-registry packages ship system services. Tests start their own
+  # instances (own config, own port, stopped by PID), so a system instance started by apt
+  # would only hold ports 80/5000 and linger. A policy-rc.d usually blocks this, and
+  # systemctl/service may not exist, so look for the processes themselves: kill only those
+  # whose parent is init and that run the system configs, never a test's own instance.
+  for pid in $(pgrep -x nginx || true) $(pgrep -f docker-registry || true); do
+    [[ -r /proc/$pid/cmdline ]] || continue
+    cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline")
+    ppid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    [[ $ppid == 1 ]] || continue
+    case "$cmd" in
+      *docker-registry*/etc/docker/registry/config.yml*) ;;
+      nginx:\ master*|*nginx\ -g*|*/usr/sbin/nginx) [[ $cmd == *" -c "* && $cmd != *"/etc/nginx/nginx.conf"* ]] && continue ;;
+      *) continue ;;
+    esac
+    echo "setup: stopping system service process $pid started by apt ($cmd)"
+    kill "$pid" 2>/dev/null || true
+  done
 else
   echo "setup: system packages present"
 fi

@@ -21,7 +21,8 @@ export type SourceType = 'dir-rafs' | 'tar-rafs';
 
 /** Options of a build, mirroring nydus-image create's flags. */
 export interface CreateOptions {
-  source: string;
+  /** A directory or tar file path; for tar-rafs also a stream of the layer's bytes. */
+  source: string | AsyncIterable<Uint8Array>;
   type: SourceType;
   /** Bootstrap output path. */
   bootstrap?: string;
@@ -66,10 +67,14 @@ function countNodes(root: BuildNode): number {
 export async function create(o: CreateOptions): Promise<CreateResult> {
   if (!o.bootstrap && !o.blob && !o.blobDir) throw new UsageError('ERR_USAGE', 'Cannot create: give --bootstrap, --blob or --blob-dir');
   if (o.blobInlineMeta && !o.blob && !o.blobDir) throw new UsageError('ERR_USAGE', 'Cannot create: --blob-inline-meta needs --blob or --blob-dir');
-  try {
-    statSync(o.source);
-  } catch {
-    throw new UsageError('ERR_SOURCE', `Cannot create: source ${o.source} does not exist`, { path: o.source });
+  if (typeof o.source === 'string') {
+    try {
+      statSync(o.source);
+    } catch {
+      throw new UsageError('ERR_SOURCE', `Cannot create: source ${o.source} does not exist`, { path: o.source });
+    }
+  } else if (o.type !== 'tar-rafs') {
+    throw new UsageError('ERR_USAGE', 'Cannot create: a stream source must be a tar layer (tar-rafs)');
   }
   const temps = new TempFiles();
   const blobTarget = o.blob ?? join(o.blobDir ?? dirname(o.bootstrap as string), 'blob');
@@ -83,8 +88,8 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
   try {
     const warn = o.onWarn;
     const built = o.type === 'dir-rafs'
-      ? buildFromDir(o.source, writer, { ...(warn ? { onWarn: warn } : {}), firstFiles: o.prefetch ?? [] })
-      : await buildFromTar(createReadStream(o.source, { highWaterMark: 1 << 20 }), writer, warn ? { onWarn: warn } : {});
+      ? buildFromDir(o.source as string, writer, { ...(warn ? { onWarn: warn } : {}), firstFiles: o.prefetch ?? [] })
+      : await buildFromTar(typeof o.source === 'string' ? createReadStream(o.source, { highWaterMark: 1 << 20 }) : o.source, writer, warn ? { onWarn: warn } : {});
     const root = built.root;
     dropWhiteouts(o.whiteoutSpec, root);
     const prefetch = (o.prefetch ?? []).map((p) => lookupPath(root, p)).filter((n): n is BuildNode => n !== undefined);
@@ -93,7 +98,7 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
     let entry: BlobEntry | undefined;
     if (withBlob) {
       const partial = writer.finishData();
-      if (o.blobInlineMeta) writer.appendBootstrap(writeBootstrap(root, { ...common, blobs: [partial] }));
+      if (o.blobInlineMeta) writer.appendBootstrap(writeBootstrap(root, { ...common, blobs: writer.hasData ? [partial] : [] }));
       entry = writer.finalize();
     } else {
       writer.abort();
@@ -108,7 +113,7 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
     }
     if (o.bootstrap) {
       const bootTemp = temps.for(o.bootstrap);
-      writeFileSync(bootTemp, writeBootstrap(root, { ...common, blobs: entry ? [entry] : [] }));
+      writeFileSync(bootTemp, writeBootstrap(root, { ...common, blobs: entry && writer.hasData ? [entry] : [] }));
       temps.commit(bootTemp, o.bootstrap);
       result.bootstrap = o.bootstrap;
     }

@@ -8,12 +8,19 @@ import type { BlobWriter } from './blob-writer.js';
 import type { FileChunk } from './build-node.js';
 import { FormatError } from '../util/errors.js';
 
-let shared: Buffer | undefined;
+const scratch = new WeakMap<BlobWriter, Buffer>();
 
-/** One reusable chunk-sized buffer (the blob writer copies what it keeps). */
-function chunkBuffer(size: number): Buffer {
-  if (!shared || shared.length < size) shared = Buffer.allocUnsafe(size);
-  return shared;
+/**
+ * One reusable chunk-sized buffer per blob writer (the writer copies what it keeps). Per writer,
+ * not per process: builds of several layers run at the same time and must not share it.
+ */
+function chunkBuffer(writer: BlobWriter, size: number): Buffer {
+  let b = scratch.get(writer);
+  if (!b || b.length < size) {
+    b = Buffer.allocUnsafe(size);
+    scratch.set(writer, b);
+  }
+  return b;
 }
 
 /** Chunk a file on disk of `size` bytes. */
@@ -23,7 +30,7 @@ export function chunkLocalFile(writer: BlobWriter, path: string, size: number): 
   if (size === 0) return out;
   const fd = openSync(path, 'r');
   try {
-    const buf = chunkBuffer(cs);
+    const buf = chunkBuffer(writer, cs);
     for (let off = 0; off < size; off += cs) {
       const len = Math.min(cs, size - off);
       let done = 0;
@@ -49,7 +56,7 @@ export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<
     return out;
   }
   let chunkStart = 0;
-  const buf = chunkBuffer(cs);
+  const buf = chunkBuffer(writer, cs);
   buf.fill(0, 0, Math.min(cs, size));
   let filled = 0; // bytes of the current chunk known (data or hole) up to this position
   const emitUpTo = (pos: number): void => {

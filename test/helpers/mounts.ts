@@ -85,7 +85,7 @@ export async function runOk(cmd: string, args: readonly string[], opts: RunOptio
 }
 
 /** Command-line tools under bin/. */
-export type CliTool = 'nydus-image' | 'nydusd' | 'nydusctl' | 'nydus-backend-proxy';
+export type CliTool = 'nydus-image' | 'nydusd' | 'nydusctl' | 'nydus-backend-proxy' | 'nydusify';
 
 /** Runs `bin/<tool> args` of this repository (absolute path, so any `cwd` works). */
 export function runCli(

@@ -1,0 +1,127 @@
+/**
+ * nydusify convert between OCI layouts: a real multi-layer OCI image (whiteouts, opaque dirs,
+ * hardlinks, symlinks, xattrs, special files; gzip and zstd layers; a two-platform index) becomes
+ * a Nydus image whose bootstrap layer mounts through nydusd and equals the OCI image's rootfs as
+ * umoci unpacks it (the referee).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { makeMessyTree } from '../helpers/make-tree.js';
+import { compareTrees } from '../helpers/compare-tree.js';
+import { runCli, tempDir, cleanupTempDir } from '../helpers/mounts.js';
+import { nydusdConfig, startNydusd } from '../helpers/nydusd.js';
+import { buildOciImage, toZstdLayers, buildTwoPlatformIndex, readManifest } from '../helpers/oci-image.js';
+
+interface Layout { index: { manifests: Array<{ digest: string; mediaType: string; platform?: { architecture: string }; artifactType?: string }> } }
+
+function blob(layout: string, digest: string): Buffer {
+  return fs.readFileSync(path.join(layout, 'blobs/sha256', digest.replace(/^sha256:/, '')));
+}
+
+describe('nydusify convert (OCI layout to OCI layout)', () => {
+  let work: string;
+  let layers: string[];
+
+  before(async () => {
+    work = await tempDir(undefined, 'nydusify-local-');
+    const l1 = path.join(work, 'l1');
+    await makeMessyTree(l1, { chunkSize: 0x100000 });
+    // Sockets cannot travel in a tar layer.
+    for (const s of execFileSync('find', [l1, '-type', 's'], { encoding: 'utf8' }).split('\n').filter(Boolean)) fs.rmSync(s);
+    const l2 = path.join(work, 'l2');
+    fs.mkdirSync(path.join(l2, 'files'), { recursive: true });
+    fs.writeFileSync(path.join(l2, 'files', '.wh.empty'), '');
+    fs.mkdirSync(path.join(l2, 'deep'), { recursive: true });
+    fs.writeFileSync(path.join(l2, 'deep', '.wh..wh..opq'), '');
+    fs.writeFileSync(path.join(l2, 'deep', 'fresh.txt'), 'fresh\n');
+    fs.writeFileSync(path.join(l2, 'new-in-l2.txt'), 'layer two\n');
+    const l3 = path.join(work, 'l3');
+    fs.mkdirSync(l3, { recursive: true });
+    fs.writeFileSync(path.join(l3, '.wh.new-in-l2.txt'), '');
+    fs.writeFileSync(path.join(l3, 'top.txt'), 'top\n');
+    layers = [l1, l2, l3];
+  });
+  after(async () => { await cleanupTempDir(work); });
+
+  async function convertAndCompare(name: string, ref: string, srcLayout: string, refereeRef = ref): Promise<void> {
+    const target = path.join(work, `${name}-nydus`);
+    const r = await runCli('nydusify', ['convert', '--source', ref, '--target', `oci:${target}:nydus`, '--work-dir', path.join(work, `${name}-work`)]);
+    assert.equal(r.code, 0, r.stderr);
+    const index = JSON.parse(fs.readFileSync(path.join(target, 'index.json'), 'utf8')) as Layout['index'];
+    const top = index.manifests[0];
+    assert.ok(top);
+    const manifests = top.mediaType.includes('index')
+      ? (JSON.parse(blob(target, top.digest).toString()) as Layout['index']).manifests.map((m) => m.digest)
+      : [top.digest];
+    assert.ok(fs.existsSync(path.join(srcLayout, 'index.json')));
+    for (const md of manifests) {
+      const m = JSON.parse(blob(target, md).toString()) as { layers: Array<{ mediaType: string; digest: string; annotations?: Record<string, string> }>; config: { digest: string } };
+      const last = m.layers[m.layers.length - 1];
+      assert.ok(last);
+      assert.equal(last.annotations?.['containerd.io/snapshot/nydus-bootstrap'], 'true');
+      assert.equal(last.annotations?.['containerd.io/snapshot/nydus-fs-version'], '6');
+      for (const l of m.layers.slice(0, -1)) {
+        assert.equal(l.mediaType, 'application/vnd.oci.image.layer.nydus.blob.v1');
+        assert.equal(l.annotations?.['containerd.io/snapshot/nydus-blob'], 'true');
+      }
+      const cfg = JSON.parse(blob(target, m.config.digest).toString()) as { rootfs: { diff_ids: string[] } };
+      assert.equal(cfg.rootfs.diff_ids.length, m.layers.length);
+      // The bootstrap layer holds image/image.boot.
+      const bx = path.join(work, `${name}-${md.slice(7, 19)}-boot`);
+      fs.mkdirSync(bx, { recursive: true });
+      execFileSync('tar', ['-xzf', path.join(target, 'blobs/sha256', last.digest.slice(7)), '-C', bx]);
+      const boot = path.join(bx, 'image/image.boot');
+      assert.equal(fs.statSync(boot).mode & 0o777, 0o444);
+      const check = await runCli('nydus-image', ['check', '-q', '-B', boot, '-D', path.join(target, 'blobs/sha256')]);
+      assert.equal(check.code, 0, check.stderr);
+      // Referee: the source image's rootfs as umoci unpacks it (umoci 0.4.7 reads gzip layers only).
+      const bundle = path.join(work, `${name}-${md.slice(7, 19)}-bundle`);
+      execFileSync('umoci', ['unpack', '--image', refereeRef.slice(4), bundle], { stdio: 'pipe' });
+      const mnt = path.join(work, `${name}-${md.slice(7, 19)}-mnt`);
+      const d = await startNydusd({ dir: bx, config: nydusdConfig({ backend: { type: 'localfs', dir: path.join(target, 'blobs/sha256') }, workDir: path.join(bx, 'cache') }), bootstrap: boot, mountpoint: mnt });
+      try {
+        const diffs = await compareTrees(path.join(bundle, 'rootfs'), mnt, { ignoreRootAttrs: true });
+        assert.deepEqual(diffs, [], diffs.slice(0, 20).join('\n'));
+      } finally {
+        await d.stop();
+      }
+    }
+  }
+
+  test('a gzip multi-layer image converts and mounts equal to its rootfs', async () => {
+    const img = await buildOciImage({ dir: path.join(work, 'gz'), layers, name: 'img' });
+    assert.equal(readManifest(img.ref).layers.length, 3);
+    await convertAndCompare('gz', img.ref, img.layout);
+  });
+
+  test('the same image with zstd layers converts alike', async () => {
+    const img = await buildOciImage({ dir: path.join(work, 'gz2'), layers, name: 'img' });
+    const z = await toZstdLayers(img.ref);
+    assert.ok(readManifest(z.ref).layers.every((l) => l.mediaType.endsWith('+zstd')));
+    await convertAndCompare('zst', z.ref, z.layout, img.ref);
+  });
+
+  test('a two-platform index converts into a Nydus index with both platforms', async () => {
+    const idx = await buildTwoPlatformIndex({ dir: path.join(work, 'multi'), layers: [layers[1] as string, layers[2] as string] });
+    const target = path.join(work, 'multi-nydus');
+    const r = await runCli('nydusify', ['convert', '--all-platforms', '--source', idx.ref, '--target', `oci:${target}:nydus`, '--work-dir', path.join(work, 'multi-work')]);
+    assert.equal(r.code, 0, r.stderr);
+    const index = JSON.parse(fs.readFileSync(path.join(target, 'index.json'), 'utf8')) as Layout['index'];
+    const top = JSON.parse(blob(target, (index.manifests[0] as { digest: string }).digest).toString()) as Layout['index'];
+    assert.deepEqual(top.manifests.map((m) => m.platform?.architecture).sort(), ['amd64', 'arm64']);
+    assert.ok(top.manifests.every((m) => m.artifactType === 'application/vnd.nydus.image.manifest.v1+json'));
+  });
+
+  test('converting the next version of an image reuses the layers that did not change', async () => {
+    const img = await buildOciImage({ dir: path.join(work, 'v1'), layers, name: 'img' });
+    const wd = path.join(work, 'cache-work');
+    const a = await runCli('nydusify', ['convert', '--source', img.ref, '--target', `oci:${work}/v1-nydus:a`, '--work-dir', wd]);
+    assert.equal(a.code, 0, a.stderr);
+    const b = await runCli('nydusify', ['convert', '--source', img.ref, '--target', `oci:${work}/v1-nydus:b`, '--work-dir', wd]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal((b.stdout.toString().match(/layer-cached/g) ?? []).length, 3, b.stdout.toString());
+  });
+});
