@@ -8,6 +8,8 @@ import type { BackendConfig, BlobBackend } from './blob-backend.js';
 import { createLocalfsBackend, parseLocalfsConfig } from './backends/localfs/localfs-backend.js';
 import { createHttpBackend } from './backends/http/http-backend.js';
 import { parseHttpConfig } from './backends/http/http-config.js';
+import { createRegistryBackend } from './backends/registry/registry-backend.js';
+import { parseRegistryConfig } from './backends/registry/registry-config.js';
 
 /** Options of {@link createBackend}. */
 export interface CreateBackendOptions {
@@ -16,7 +18,7 @@ export interface CreateBackendOptions {
 }
 
 /** Backend types this build understands. */
-export const BACKEND_TYPES = ['localfs', 'http', 'http-proxy'] as const;
+export const BACKEND_TYPES = ['localfs', 'http', 'http-proxy', 'registry'] as const;
 
 /**
  * Create the backend `config.type` from its JSON config (`device.backend`), validating it.
@@ -24,6 +26,8 @@ export const BACKEND_TYPES = ['localfs', 'http', 'http-proxy'] as const;
  *
  * - `localfs`: `{dir, blob_file?, alt_dirs?}`
  * - `http` / `http-proxy`: `{addr, path = "/", timeout = 5, connect_timeout = 5, retry_limit = 2, skip_verify = false}`
+ * - `registry`: `{scheme = "https", host, repo, auth?, skip_verify = false, ca_cert_files?, timeout = 5, connect_timeout = 5,
+ *   retry_limit = 0 (at least 1 is used), registry_token?, proxy?: {url, ping_url?, fallback = true, check_interval = 5}}`
  */
 export function createBackend(config: BackendConfig, options: CreateBackendOptions = {}): BlobBackend {
   if (config === null || typeof config !== 'object') throw new UsageError('ERR_BAD_CONFIG', 'Cannot create backend: device.backend must be an object');
@@ -39,6 +43,7 @@ export function createBackend(config: BackendConfig, options: CreateBackendOptio
     case 'http-proxy':
       return createHttpBackend(parseHttpConfig(raw, o), { ...o, type });
     case 'registry':
+      return createRegistryBackend(parseRegistryConfig(raw, o), o);
     case 'oss':
     case 's3':
     case 'localdisk':

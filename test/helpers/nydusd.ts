@@ -27,7 +27,8 @@ export interface NydusdHandle {
 
 /** A nydusd JSON config with a localfs or http backend and a blobcache. */
 export function nydusdConfig(o: {
-  backend: { type: 'localfs'; dir: string } | { type: 'http'; addr: string; retry_limit?: number; timeout?: number };
+  backend: { type: 'localfs'; dir: string } | { type: 'http'; addr: string; retry_limit?: number; timeout?: number }
+    | { type: 'registry'; scheme: 'http' | 'https'; host: string; repo: string; auth?: string; skip_verify?: boolean; retry_limit?: number; timeout?: number; proxy?: Record<string, unknown> };
   workDir?: string;
   digestValidate?: boolean;
   prefetch?: boolean;

@@ -61,7 +61,7 @@ test('createBackend() rejects bad localfs configs naming the field', () => {
   bad({ dir: 5 }, /device\.backend\.config\.dir must be a string/);
   bad({ dir: '/x', alt_dirs: '/y' }, /device\.backend\.config\.alt_dirs must be an array/);
   assert.throws(() => createBackend({ type: 'nope', config: {} }), /unknown device\.backend\.type "nope"/);
-  assert.throws(() => createBackend({ type: 'registry', config: {} }), /not supported/);
+  assert.throws(() => createBackend({ type: 'registry', config: {} }), /device\.backend\.config\.host is required/);
   assert.throws(() => createBackend({ type: '', config: {} }), /device\.backend\.type must be a non-empty string/);
   assert.throws(() => createBackend({ type: 'localfs', config: [] as unknown as Record<string, unknown> }), /device\.backend\.config must be an object/);
 });

@@ -1,9 +1,11 @@
 /**
- * `nydusify`: convert OCI images to Nydus images. Image references: `oci:DIR[:TAG]` for OCI
- * layout directories (what umoci and `skopeo copy oci:…` use).
+ * `nydusify`: convert OCI images to Nydus images. Image references: `host[:port]/repo[:tag]`
+ * in a registry, or `oci:DIR[:TAG]` for OCI layout directories (umoci, `skopeo copy oci:…`).
  * @module
  */
+import { homedir } from 'node:os';
 import { isWritableCompressor } from '../../util/compress.js';
+import { defaultDockerConfigPath } from '../../registry/credentials.js';
 import { UsageError } from '../../util/errors.js';
 import { isValidChunkSize } from '../../format/v6/constants.js';
 import { convertImage } from '../../nydusify/convert.js';
@@ -14,7 +16,7 @@ import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
 const convertCommand: CommandSpec = {
   name: 'convert',
   summary: 'Convert an OCI image to a Nydus image (RAFS v6)',
-  usage: 'convert --source REF --target REF [options]   (REF: oci:DIR[:TAG])',
+  usage: 'convert --source REF --target REF [options]   (REF: host[:port]/repo[:tag] or oci:DIR[:TAG])',
   options: {
     source: { type: 'string', arg: 'ref', help: 'Source image' },
     target: { type: 'string', arg: 'ref', help: 'Target image' },
@@ -25,6 +27,9 @@ const convertCommand: CommandSpec = {
     'prefetch-patterns': { type: 'boolean', help: 'Read prefetch paths from stdin (default "/")' },
     platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to convert from an index' },
     'all-platforms': { type: 'boolean', help: 'Convert every platform of an index' },
+    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
+    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
+    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
   },
   async run(v) {
     const source = str(v.source);
@@ -38,8 +43,10 @@ const convertCommand: CommandSpec = {
     const [os, architecture] = (str(v.platform) ?? 'linux/amd64').split('/');
     if (!os || !architecture) throw new UsageError('ERR_USAGE', '--platform must be os/arch');
     const patterns = v['prefetch-patterns'] ? parsePrefetchPatterns(await readStdin()) : ['/'];
-    const src = openImageRef(source, { write: false });
-    const dst = openImageRef(target, { write: true });
+    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
+    const plainHttp = v['plain-http'] === true;
+    const src = await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath });
+    const dst = await openImageRef(target, { write: true, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
     const t0 = Date.now();
     const r = await convertImage(src.store, src.reference, dst.store, dst.reference, {
       workDir: str(v['work-dir']) ?? './tmp', compressor, chunkSize, prefetchPatterns: patterns.length > 0 ? patterns : ['/'],
