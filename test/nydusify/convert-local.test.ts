@@ -115,6 +115,23 @@ describe('nydusify convert (OCI layout to OCI layout)', () => {
     assert.ok(top.manifests.every((m) => m.artifactType === 'application/vnd.nydus.image.manifest.v1+json'));
   });
 
+  test('a source layer whose digest does not match fails the conversion clearly and writes no target tag', async () => {
+    const img = await buildOciImage({ dir: path.join(work, 'bad'), layers: [layers[1] as string, layers[2] as string], name: 'img' });
+    const m = readManifest(img.ref);
+    const layer = m.layers[0] as { digest: string };
+    const file = path.join(img.layout, 'blobs/sha256', layer.digest.slice(7));
+    const data = fs.readFileSync(file);
+    data[data.length - 10] = (data[data.length - 10] as number) ^ 0xff;
+    fs.writeFileSync(file, data);
+    const target = path.join(work, 'bad-nydus');
+    const r = await runCli('nydusify', ['convert', '--source', img.ref, '--target', `oci:${target}:nydus`, '--work-dir', path.join(work, 'bad-work')]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(layer.digest.slice(7, 19)));
+    const index = fs.existsSync(path.join(target, 'index.json')) ? JSON.parse(fs.readFileSync(path.join(target, 'index.json'), 'utf8')) as Layout['index'] : { manifests: [] };
+    assert.equal(index.manifests.length, 0, 'no tag was written');
+  });
+
   test('converting the next version of an image reuses the layers that did not change', async () => {
     const img = await buildOciImage({ dir: path.join(work, 'v1'), layers, name: 'img' });
     const wd = path.join(work, 'cache-work');
