@@ -111,7 +111,16 @@ export async function startNydusd(o: { dir: string; config?: string; bootstrap?:
   };
   try {
     await waitFor(async () => fs.existsSync(sock) && (await apiRequest(sock, 'GET', '/api/v1/daemon').then(() => true, () => false)), 20_000, 'the API socket', child, log);
-    if (o.mountpoint) await waitFor(() => isMounted(o.mountpoint as string), 20_000, `the mount at ${o.mountpoint}`, child, log);
+    if (o.mountpoint) {
+      const mp = o.mountpoint;
+      await waitFor(() => isMounted(mp), 20_000, `the mount at ${mp}`, child, log);
+      // The kernel lists the mount before the daemon has finished INIT and registered it.
+      await waitFor(async () => {
+        const r = await apiRequest(sock, 'GET', '/api/v1/daemon').catch(() => undefined);
+        const mounts = (r?.body as { backend_collection?: Record<string, unknown> } | undefined)?.backend_collection ?? {};
+        return Object.keys(mounts).includes(mp);
+      }, 20_000, `the daemon to report the mount at ${mp}`, child, log);
+    }
   } catch (e) {
     await h.kill();
     throw e;
