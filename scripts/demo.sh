@@ -13,7 +13,10 @@ SRC=${1:-/usr/share/doc}
 WORK=$(mktemp -d /tmp/nydus-demo.XXXXXX)
 LOOP=""
 NYDUSD_PID=""
+REGISTRY_PID=""
 cleanup() {
+  if [[ -n "$REGISTRY_PID" ]]; then kill "$REGISTRY_PID" 2>/dev/null || true; wait "$REGISTRY_PID" 2>/dev/null || true; fi
+  if mountpoint -q "$WORK/lazy2" 2>/dev/null; then umount "$WORK/lazy2"; fi
   if [[ -n "$NYDUSD_PID" ]]; then kill "$NYDUSD_PID" 2>/dev/null || true; wait "$NYDUSD_PID" 2>/dev/null || true; fi
   if mountpoint -q "$WORK/lazy" 2>/dev/null; then umount "$WORK/lazy"; fi
   if mountpoint -q "$WORK/mnt" 2>/dev/null; then umount "$WORK/mnt"; fi
@@ -87,5 +90,72 @@ bin/nydusctl --sock "$WORK/nydusd.sock" metrics backend | grep -E 'read_count|re
 bin/nydusctl --sock "$WORK/nydusd.sock" metrics blobcache | grep -E '^(hits|misses)'
 kill "$NYDUSD_PID"; wait "$NYDUSD_PID" || true; NYDUSD_PID=""
 
+step "registry: a local registry, an OCI image of the same tree pushed to it, converted to Nydus by nydusify"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REG=127.0.0.1:$PORT
+mkdir -p "$WORK/registry"
+cat > "$WORK/registry/config.yml" <<YML
+version: 0.1
+log: {level: error, formatter: text}
+storage: {filesystem: {rootdirectory: $WORK/registry/data}, delete: {enabled: true}}
+http: {addr: $REG}
+health: {storagedriver: {enabled: false}}
+YML
+docker-registry serve "$WORK/registry/config.yml" > "$WORK/registry/log" 2>&1 &
+REGISTRY_PID=$!
+for _ in $(seq 100); do curl -sf "http://$REG/v2/" > /dev/null && break; sleep 0.1; done
+umoci init --layout "$WORK/oci" > /dev/null
+umoci new --image "$WORK/oci:demo"
+tar --numeric-owner -C "$SRC" -cf "$WORK/layer.tar" .
+umoci raw add-layer --image "$WORK/oci:demo" "$WORK/layer.tar"
+umoci config --image "$WORK/oci:demo" --os linux --architecture amd64 --config.cmd /bin/sh
+skopeo copy -q --dest-tls-verify=false "oci:$WORK/oci:demo" "docker://$REG/demo/app:oci"
+bin/nydusify convert --plain-http --source "$REG/demo/app:oci" --target "$REG/demo/app:nydus" --work-dir "$WORK/nydusify" | tail -1
+
+step "cold start from the registry: OCI (pull + unpack everything) vs Nydus (bootstrap + lazy reads) for the same files"
+(cd "$SRC" && find . -type f | sort | awk 'NR % 20 == 1 && n++ < 50') > "$WORK/startup.list"
+T0=$(date +%s.%N)
+skopeo copy -q --src-tls-verify=false "docker://$REG/demo/app:oci" "oci:$WORK/pulled:x"
+mkdir -p "$WORK/unpacked"
+for L in $(python3 -c "import json,sys; m=json.load(open('$WORK/pulled/blobs/sha256/'+json.load(open('$WORK/pulled/index.json'))['manifests'][0]['digest'][7:])); print(' '.join(l['digest'][7:] for l in m['layers']))"); do
+  tar -xzf "$WORK/pulled/blobs/sha256/$L" -C "$WORK/unpacked"
+done
+(cd "$WORK/unpacked" && xargs -d '\n' cat < "$WORK/startup.list" > /dev/null)
+T1=$(date +%s.%N)
+OCI_BYTES=$(du -sb "$WORK/pulled/blobs" | cut -f1)
+BOOT=$(python3 - "$REG" <<PY
+import json, sys, urllib.request
+reg = sys.argv[1]
+req = urllib.request.Request(f"http://{reg}/v2/demo/app/manifests/nydus", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+m = json.load(urllib.request.urlopen(req))
+print(m["layers"][-1]["digest"])
+PY
+)
+T2=$(date +%s.%N)
+mkdir -p "$WORK/boot" "$WORK/lazy2"
+curl -sf "http://$REG/v2/demo/app/blobs/$BOOT" | tar -xz -C "$WORK/boot"
+cat > "$WORK/registry.json" <<JSON
+{"device": {"backend": {"type": "registry", "config": {"scheme": "http", "host": "$REG", "repo": "demo/app"}},
+            "cache": {"type": "blobcache", "config": {"work_dir": "$WORK/cache2"}}},
+ "mode": "direct", "digest_validate": true, "enable_xattr": true, "amplify_io": 1048576}
+JSON
+bin/nydusd --config "$WORK/registry.json" --bootstrap "$WORK/boot/image/image.boot" --mountpoint "$WORK/lazy2" \
+  --apisock "$WORK/nydusd2.sock" --log-level warn &
+NYDUSD_PID=$!
+for _ in $(seq 100); do mountpoint -q "$WORK/lazy2" && break; sleep 0.05; done
+(cd "$WORK/lazy2" && xargs -d '\n' cat < "$WORK/startup.list" > /dev/null)
+T3=$(date +%s.%N)
+NYDUS_BYTES=$(bin/nydusctl --sock "$WORK/nydusd2.sock" --raw metrics backend | python3 -c "import json,sys; print(json.load(sys.stdin)['read_amount_total'])")
+READ_BYTES=$(cd "$SRC" && xargs -d '\n' cat < "$WORK/startup.list" | wc -c)
+python3 - "$T0" "$T1" "$T2" "$T3" "$OCI_BYTES" "$NYDUS_BYTES" "$READ_BYTES" <<'PY'
+import sys
+t0, t1, t2, t3 = map(float, sys.argv[1:5]); oci, nyd, read = map(int, sys.argv[5:8])
+print(f"start-up set: {read} bytes in 50 files of the image")
+print(f"OCI   pull + unpack + read: {t1 - t0:6.2f} s, {oci} bytes fetched")
+print(f"Nydus mount + lazy read:    {t3 - t2:6.2f} s, {nyd} bytes fetched (+ the bootstrap layer)")
+print(f"Nydus is {(t1 - t0) / max(t3 - t2, 1e-6):.1f}x faster to the start-up set and fetched {nyd / max(oci, 1):.1%} of the bytes")
+PY
+kill "$NYDUSD_PID"; wait "$NYDUSD_PID" || true; NYDUSD_PID=""
+
 echo
-echo "demo finished: image built, checked, exported, mounted by the kernel and served lazily by nydusd; everything cleaned up"
+echo "demo finished: image built, checked, exported, mounted by the kernel, served lazily by nydusd, converted through a registry and started lazily from it; everything cleaned up"

@@ -4,6 +4,13 @@
  * @module
  */
 import type { Descriptor } from './oci-types.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import type { Credentials } from '../registry/credentials.js';
+
+/** Where a store lives (for cross-repo mounts and nydusd backends). */
+export type StoreLocation =
+  | { kind: 'registry'; client: RegistryClient; host: string; apiHost: string; repo: string; credentials?: Credentials }
+  | { kind: 'oci'; dir: string };
 
 /** A manifest (or index) as stored: its media type, digest and bytes. */
 export interface StoredManifest {
@@ -16,6 +23,8 @@ export interface StoredManifest {
 export interface ImageStore {
   /** Human-readable name (for messages). */
   readonly name: string;
+  /** Where the store lives, when known. */
+  readonly location?: StoreLocation;
   /** The manifest or index a tag or digest names. */
   getManifest(reference: string): Promise<StoredManifest>;
   /** A blob's bytes, streamed and verified against its digest at the end. */

@@ -36,6 +36,7 @@ export function openOciLayout(dir: string, options: { create?: boolean } = {}): 
   };
   return {
     name: `oci:${dir}`,
+    location: { kind: 'oci', dir },
     async getManifest(reference) {
       let desc: Descriptor | undefined;
       const index = readIndex();

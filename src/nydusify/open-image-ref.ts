@@ -41,7 +41,7 @@ export async function openImageRef(ref: string, options: { write: boolean } & Re
       ...(options.plainHttp ? { plainHttp: true } : {}), ...(options.insecure ? { insecure: true } : {}),
       ...(credentials ? { credentials } : {}), ...(options.ca ? { ca: options.ca } : {}),
     });
-    return { store: openRegistryStore(client, r.host, r.repo), reference: r.reference };
+    return { store: openRegistryStore(client, r.host, r.repo, { apiHost: r.apiHost, ...(credentials ? { credentials } : {}) }), reference: r.reference };
   }
   return openLocal(ref, options);
 }

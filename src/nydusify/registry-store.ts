@@ -6,11 +6,13 @@
 import { createReadStream } from 'node:fs';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { ImageStore } from './image-store.js';
+import type { Credentials } from '../registry/credentials.js';
 
 /** The store of `repo` at the registry `client` talks to. */
-export function openRegistryStore(client: RegistryClient, host: string, repo: string): ImageStore {
+export function openRegistryStore(client: RegistryClient, host: string, repo: string, extra: { apiHost?: string; credentials?: Credentials } = {}): ImageStore {
   return {
     name: `${host}/${repo}`,
+    location: { kind: 'registry', client, host, apiHost: extra.apiHost ?? host, repo, ...(extra.credentials ? { credentials: extra.credentials } : {}) },
     async getManifest(reference) {
       const m = await client.getManifest(repo, reference);
       return { mediaType: m.mediaType, digest: m.digest, data: m.data };

@@ -10,6 +10,11 @@ import { UsageError } from '../../util/errors.js';
 import { isValidChunkSize } from '../../format/v6/constants.js';
 import { convertImage } from '../../nydusify/convert.js';
 import { openImageRef } from '../../nydusify/open-image-ref.js';
+import { checkImageRules } from '../../nydusify/check.js';
+import { copyImage } from '../../nydusify/copy.js';
+import { bootstrapLayerOf, fetchBootstrap, resolveManifest } from '../../nydusify/image-parts.js';
+import { defaultNydusdPath, nydusdConfigFor, startNydusdMount, workSubdir } from '../../nydusify/nydusd-runner.js';
+import { join, resolve } from 'node:path';
 import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-args.js';
 import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
 
@@ -58,4 +63,130 @@ const convertCommand: CommandSpec = {
   },
 };
 
-await runTool('nydusify', 'convert OCI images to Nydus images', [convertCommand], process.argv.slice(2));
+function platformOf(v: string | boolean | string[] | undefined): { os: string; architecture: string } {
+  const [os, architecture] = (str(v) ?? 'linux/amd64').split('/');
+  if (!os || !architecture) throw new UsageError('ERR_USAGE', '--platform must be os/arch');
+  return { os, architecture };
+}
+
+const checkCommand: CommandSpec = {
+  name: 'check',
+  summary: 'Check a Nydus image: manifest, bootstrap, and (with --source) its file system against the source',
+  usage: 'check --target REF [--source REF] [options]',
+  options: {
+    source: { type: 'string', arg: 'ref', help: 'Source (OCI) image; enables the file system rule' },
+    target: { type: 'string', arg: 'ref', help: 'Target (Nydus) image' },
+    'work-dir': { type: 'string', default: './tmp', arg: 'dir', help: 'Work directory (source rootfs, bootstrap, blob cache, mountpoint)' },
+    nydusd: { type: 'string', arg: 'path', help: 'nydusd binary [default: bin/nydusd of this checkout, or $NYDUSD]' },
+    platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to check from an index' },
+    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
+    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
+    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+  },
+  async run(v) {
+    const source = str(v.source);
+    const target = str(v.target);
+    if (!target) throw new UsageError('ERR_USAGE', 'check needs --target');
+    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
+    const plainHttp = v['plain-http'] === true;
+    const tgt = await openImageRef(target, { write: false, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
+    const src = source ? await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath }) : undefined;
+    const r = await checkImageRules(tgt, src, {
+      workDir: str(v['work-dir']) ?? './tmp', nydusd: str(v.nydusd) ?? defaultNydusdPath(), plainHttp,
+      targetInsecure: v['target-insecure'] === true, platform: platformOf(v.platform),
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
+    for (const p of r.problems) process.stdout.write(`${p}\n`);
+    for (const d of r.diffs) process.stdout.write(`${d}\n`);
+    if (r.problems.length > 0 || r.diffs.length > 0) {
+      process.stdout.write(`check failed: ${r.problems.length} rule problem(s), ${r.diffs.length} file system difference(s)\n`);
+      return 1;
+    }
+    process.stdout.write(`check passed: ${target}: ${r.layers} layers, manifest and bootstrap rules hold${source ? `, ${r.entries} entries equal to ${source}` : ''}\n`);
+    return 0;
+  },
+};
+
+const mountCommand: CommandSpec = {
+  name: 'mount',
+  summary: 'Mount a Nydus image from a registry (or OCI layout) with nydusd until SIGINT/SIGTERM',
+  usage: 'mount --target REF [--mount-path DIR] [options]',
+  options: {
+    target: { type: 'string', arg: 'ref', help: 'Nydus image' },
+    'mount-path': { type: 'string', default: './image-fs', arg: 'dir', help: 'Where to mount it' },
+    'work-dir': { type: 'string', default: './tmp', arg: 'dir', help: 'Work directory (bootstrap, blob cache)' },
+    nydusd: { type: 'string', arg: 'path', help: 'nydusd binary [default: bin/nydusd of this checkout, or $NYDUSD]' },
+    platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to mount from an index' },
+    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
+    'target-insecure': { type: 'boolean', help: 'Do not verify the registry\'s TLS certificate' },
+  },
+  async run(v) {
+    const target = str(v.target);
+    if (!target) throw new UsageError('ERR_USAGE', 'mount needs --target');
+    const plainHttp = v['plain-http'] === true;
+    const insecure = v['target-insecure'] === true;
+    const tgt = await openImageRef(target, { write: false, plainHttp, insecure, dockerConfigPath: defaultDockerConfigPath(process.env, homedir()) });
+    const m = await resolveManifest(tgt.store, tgt.reference, { platform: platformOf(v.platform), nydus: true });
+    const work = workSubdir(str(v['work-dir']) ?? './tmp', `mount-${m.digest.replace(/^sha256:/, '').slice(0, 16)}`);
+    const boot = join(work, 'image.boot');
+    await fetchBootstrap(tgt.store, bootstrapLayerOf(m.manifest, target), boot);
+    let signalled: ((s: NodeJS.Signals) => void) | undefined;
+    const signal = new Promise<NodeJS.Signals>((res) => { signalled = res; });
+    const onSignal = (s: NodeJS.Signals): void => signalled?.(s);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const d = await startNydusdMount({
+        nydusd: str(v.nydusd) ?? defaultNydusdPath(), bootstrap: boot, mountpoint: resolve(str(v['mount-path']) ?? './image-fs'),
+        configPath: join(work, 'nydusd.json'), stdio: 'inherit', logLevel: 'info',
+        config: nydusdConfigFor(tgt.store.location, { plainHttp, insecure, cacheDir: workSubdir(work, 'cache') }),
+      });
+      try {
+        process.stdout.write(`mounted ${target} at ${d.mountpoint} (nydusd pid ${d.pid}); Ctrl-C to unmount\n`);
+        const how = await Promise.race([signal, d.exited.then(() => 'exit' as const)]);
+        if (how === 'exit') {
+          process.stderr.write(`nydusify: nydusd exited (${d.child.exitCode ?? d.child.signalCode ?? '?'})\n`);
+          return 1;
+        }
+        process.stdout.write(`${how}: unmounting ${d.mountpoint}\n`);
+        return 0;
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
+
+const copyCommand: CommandSpec = {
+  name: 'copy',
+  summary: 'Copy an image (manifest or index, config, blobs, bootstrap) between registries or OCI layouts',
+  usage: 'copy --source REF --target REF [options]',
+  options: {
+    source: { type: 'string', arg: 'ref', help: 'Source image' },
+    target: { type: 'string', arg: 'ref', help: 'Target image' },
+    'work-dir': { type: 'string', default: './tmp', arg: 'dir', help: 'Work directory' },
+    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
+    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
+    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+  },
+  async run(v) {
+    const source = str(v.source);
+    const target = str(v.target);
+    if (!source || !target) throw new UsageError('ERR_USAGE', 'copy needs --source and --target');
+    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
+    const plainHttp = v['plain-http'] === true;
+    const src = await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath });
+    const dst = await openImageRef(target, { write: true, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
+    const r = await copyImage(src.store, src.reference, dst.store, dst.reference, {
+      workDir: str(v['work-dir']) ?? './tmp',
+      onProgress: (e) => process.stdout.write(`${e.kind.padEnd(9)} ${e.detail}${e.bytes !== undefined ? ` (${e.bytes} bytes)` : ''}\n`),
+    });
+    process.stdout.write(`copied ${source} -> ${target}: ${r.mediaType} ${r.digest}; blobs: ${r.blobs.copied} copied (${r.blobs.bytes} bytes), ${r.blobs.mounted} mounted, ${r.blobs.existing} already there\n`);
+    return 0;
+  },
+};
+
+await runTool('nydusify', 'convert, check, mount and copy Nydus images', [convertCommand, checkCommand, mountCommand, copyCommand], process.argv.slice(2));
