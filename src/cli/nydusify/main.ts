@@ -17,6 +17,7 @@ import { defaultNydusdPath, nydusdConfigFor, startNydusdMount, workSubdir } from
 import { join, resolve } from 'node:path';
 import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-args.js';
 import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
+import { createProgress } from './progress.js';
 
 const convertCommand: CommandSpec = {
   name: 'convert',
@@ -56,7 +57,7 @@ const convertCommand: CommandSpec = {
     const r = await convertImage(src.store, src.reference, dst.store, dst.reference, {
       workDir: str(v['work-dir']) ?? './tmp', compressor, chunkSize, prefetchPatterns: patterns.length > 0 ? patterns : ['/'],
       platform: { os, architecture }, allPlatforms: v['all-platforms'] === true,
-      onProgress: (e) => process.stdout.write(`${e.kind.padEnd(12)} ${e.detail}${e.bytes !== undefined ? ` (${e.bytes} bytes)` : ''}\n`),
+      onProgress: createProgress(process.stdout),
     });
     process.stdout.write(`converted ${source} -> ${target}: ${r.mediaType} ${r.digest} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     return 0;
