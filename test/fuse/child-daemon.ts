@@ -15,8 +15,9 @@ const logger = {
   error: (msg: string, fields?: Record<string, unknown>) => process.stderr.write(`ERROR ${msg} ${JSON.stringify(fields)}\n`),
 };
 const session = await mountFuse({ mountpoint: mnt, fs, workers: Number(workers), threadpoolSize: Number(pool), logger });
-process.stdout.write('ready\n');
+// The handler first: the parent may signal as soon as it reads "ready".
 process.on('SIGTERM', () => {
   void session.unmount().then(() => process.exit(0));
 });
+process.stdout.write('ready\n');
 setInterval(() => {}, 1 << 30);
