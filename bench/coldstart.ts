@@ -1,0 +1,306 @@
+/**
+ * bench:coldstart — container cold start, Nydus (lazy, registry backend) versus OCI (pull + unpack
+ * every layer), from nothing local to "the start-up set has been read".
+ *
+ * Images of about 100 MiB, 500 MiB and 2 GiB are built from real files of this machine
+ * (/usr/lib, /usr/share, hard-linked into three layer directories), pushed as OCI (gzip layers) to
+ * a local docker-registry and converted there with bin/nydusify. The start-up set is a fixed,
+ * deterministic choice of files making ~5% of each image's bytes.
+ *
+ *  - Nydus: fetch manifest + bootstrap layer (RegistryClient) + start nydusd (registry backend,
+ *    empty blob cache) + read the start-up set through FUSE.
+ *  - OCI:   `skopeo copy docker://… oci:DIR` + `tar -xzf` of every layer in order + read the
+ *    start-up set from the unpacked rootfs.
+ *
+ * Both run directly against the registry and through nginx with `limit_rate 50m` (per response,
+ * slice cache mode). Page caches are dropped before every cold start. Reads: `xargs -P4 cat`.
+ *
+ * Usage: npm run bench:coldstart      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { run, runOk, runCli, cleanupTempDir, isMounted, umount } from '../test/helpers/mounts.js';
+import { buildOciImage, pushImage } from '../test/helpers/oci-image.js';
+import { startRegistry, type StartedRegistry } from '../test/helpers/registry.js';
+import { startNginxProxy, type NginxProxy } from '../test/helpers/nginx.js';
+import { nydusdConfig, startNydusd, type NydusdHandle } from '../test/helpers/nydusd.js';
+import { RegistryClient } from '../src/registry/registry-client.js';
+
+const MiB = 2 ** 20;
+const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
+const LAYERS = 3;
+const STARTUP_SHARE = 0.05;
+const MAX_FILE = 64 * MiB;
+
+const fmtMiB = (n: number): string => `${(n / MiB).toFixed(1)}`;
+const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)}`;
+const log = (s: string): void => { process.stderr.write(`[coldstart] ${s}\n`); };
+
+interface SrcFile { abs: string; rel: string; size: number; key: string }
+
+/** Regular files of /usr/lib and /usr/share in a fixed pseudo-random order (by sha1 of the path). */
+function collectFiles(): SrcFile[] {
+  const out: SrcFile[] = [];
+  const walk = (dir: string): void => {
+    let ents: fs.Dirent[];
+    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const abs = path.join(dir, e.name);
+      if (e.isDirectory()) walk(abs);
+      else if (e.isFile()) {
+        try {
+          const st = fs.statSync(abs);
+          if (st.size > 0 && st.size <= MAX_FILE) {
+            fs.accessSync(abs, fs.constants.R_OK);
+            out.push({ abs, rel: abs.slice(1), size: st.size, key: createHash('sha1').update(abs).digest('hex') });
+          }
+        } catch { /* unreadable: skip */ }
+      }
+    }
+  };
+  walk('/usr/lib');
+  walk('/usr/share');
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+function elapsed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  return fn().then((v) => [v, performance.now() - t0]);
+}
+
+async function dropCaches(): Promise<void> {
+  await runOk('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
+}
+
+/** Reads every start-up file under `root` with `xargs -P4 cat`; returns the bytes read. */
+async function readStartup(root: string, files: string[]): Promise<number> {
+  const list = files.map((f) => path.join(root, f)).join('\0');
+  const r = await run('sh', ['-c', 'xargs -0 -P4 -n32 cat | wc -c'], { input: list, timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`reading the start-up set under ${root} failed: ${r.stderr}`);
+  return Number(r.stdout.toString().trim());
+}
+
+/** Number of access-log lines of nginx since `from` characters. */
+function logLines(ngx: NginxProxy | undefined, from: number): { count: number; bytes: number } {
+  if (!ngx) return { count: 0, bytes: 0 };
+  const lines = ngx.accessLog().slice(from).split('\n').filter((l) => l.trim() !== '');
+  let bytes = 0;
+  for (const l of lines) {
+    const m = /" \d{3} (\d+) /.exec(l);
+    if (m) bytes += Number(m[1]);
+  }
+  return { count: lines.length, bytes };
+}
+
+interface Manifest { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number; annotations?: Record<string, string> }> }
+
+interface PathResult { totalMs: number; phases: string; bytes: number; requests: number; readBytes: number }
+
+async function ociColdStart(host: string, repo: string, dir: string, startup: string[], ngx: NginxProxy | undefined): Promise<PathResult> {
+  const layout = path.join(dir, 'oci');
+  const rootfs = path.join(dir, 'rootfs');
+  fs.mkdirSync(rootfs, { recursive: true });
+  const logFrom = ngx ? ngx.accessLog().length : 0;
+  const t0 = performance.now();
+  const [, copyMs] = await elapsed(() => runOk('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${host}/${repo}:1`, `oci:${layout}:x`]));
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const blob = (d: string): string => path.join(layout, 'blobs', ...d.split(':'));
+  const m = JSON.parse(fs.readFileSync(blob((index.manifests[0] as { digest: string }).digest), 'utf8')) as Manifest;
+  const [, unpackMs] = await elapsed(async () => {
+    for (const l of m.layers) await runOk('tar', ['-xzf', blob(l.digest), '-C', rootfs]);
+  });
+  const [readBytes, readMs] = await elapsed(() => readStartup(rootfs, startup));
+  const totalMs = performance.now() - t0;
+  const layerBytes = m.layers.reduce((s, l) => s + l.size, 0) + m.config.size;
+  const nl = logLines(ngx, logFrom);
+  return {
+    totalMs, readBytes,
+    phases: `copy ${fmtS(copyMs)} + unpack ${fmtS(unpackMs)} + read ${fmtS(readMs)}`,
+    bytes: layerBytes,
+    // Without nginx: manifest + config + one GET per layer (skopeo's /v2/ ping and HEADs not counted).
+    requests: ngx ? nl.count : m.layers.length + 2,
+  };
+}
+
+async function nydusColdStart(host: string, repo: string, dir: string, startup: string[], ngx: NginxProxy | undefined): Promise<PathResult> {
+  const bx = path.join(dir, 'bx');
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(bx, { recursive: true });
+  const logFrom = ngx ? ngx.accessLog().length : 0;
+  const t0 = performance.now();
+  let d: NydusdHandle | undefined;
+  try {
+    const [bootLayerSize, fetchMs] = await elapsed(async () => {
+      const client = new RegistryClient(host, { plainHttp: true });
+      try {
+        const m = JSON.parse(Buffer.from((await client.getManifest(repo, '1')).data).toString()) as Manifest;
+        const last = m.layers[m.layers.length - 1] as { digest: string; size: number };
+        const parts: Buffer[] = [];
+        for await (const c of client.blobStream(repo, last.digest)) parts.push(Buffer.from(c));
+        fs.writeFileSync(path.join(bx, 'layer.tgz'), Buffer.concat(parts));
+        await runOk('tar', ['-xzf', path.join(bx, 'layer.tgz'), '-C', bx]);
+        return last.size;
+      } finally {
+        await client.close();
+      }
+    });
+    const [handle, startMs] = await elapsed(() => startNydusd({
+      dir, bootstrap: path.join(bx, 'image/image.boot'), mountpoint: mnt,
+      config: nydusdConfig({ backend: { type: 'registry', scheme: 'http', host, repo, timeout: 30, retry_limit: 2 }, workDir: path.join(dir, 'cache') }),
+    }));
+    d = handle;
+    const [readBytes, readMs] = await elapsed(() => readStartup(mnt, startup));
+    const totalMs = performance.now() - t0;
+    const b = (await d.api('GET', '/api/v1/metrics/backend')).body as { read_amount_total: number; read_count: number; read_errors: number };
+    if (b.read_errors !== 0) throw new Error(`nydusd had ${b.read_errors} backend read errors`);
+    const nl = logLines(ngx, logFrom);
+    return {
+      totalMs, readBytes,
+      phases: `boot ${fmtS(fetchMs)} + nydusd ${fmtS(startMs)} + read ${fmtS(readMs)}`,
+      bytes: bootLayerSize + b.read_amount_total,
+      requests: ngx ? nl.count : b.read_count + 2,
+    };
+  } finally {
+    await d?.stop();
+    if (isMounted(mnt)) await umount(mnt);
+  }
+}
+
+interface Row {
+  sizeMiB: number; files: number; imageBytes: number; startupFiles: number; startupBytes: number;
+  ociLayerBytes: number; nydusBlobBytes: number; convertMs: number; pushMs: number;
+  runs: Record<string, { oci: PathResult; nydus: PathResult }>;
+}
+
+async function main(): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nydus-bench-coldstart-'));
+  let reg: StartedRegistry | undefined;
+  let ngx: NginxProxy | undefined;
+  const rows: Row[] = [];
+  const tStart = performance.now();
+  try {
+    log(`work dir ${work}; sizes ${SIZES_MIB.join(', ')} MiB`);
+    const all = collectFiles();
+    log(`${all.length} candidate files from /usr/lib and /usr/share (${fmtMiB(all.reduce((s, f) => s + f.size, 0))} MiB)`);
+    reg = await startRegistry({ dir: path.join(work, 'registry') });
+    ngx = await startNginxProxy({ dir: path.join(work, 'nginx'), upstream: reg.url, slice: true, limitRate: '50m' });
+    const ngxHost = `127.0.0.1:${ngx.port}`;
+    for (const sizeMiB of SIZES_MIB) {
+      const target = sizeMiB * MiB;
+      const picked: SrcFile[] = [];
+      let total = 0;
+      for (const f of all) {
+        if (total >= target) break;
+        picked.push(f);
+        total += f.size;
+      }
+      if (total < target * 0.95) log(`only ${fmtMiB(total)} MiB of files available for ${sizeMiB} MiB`);
+      // Start-up set: a fixed choice (files whose second hash byte is < 64, in order) up to 5%.
+      const startup: string[] = [];
+      let sBytes = 0;
+      for (const f of picked) {
+        if (sBytes >= total * STARTUP_SHARE) break;
+        if (parseInt(f.key.slice(2, 4), 16) < 64 && f.size <= total * STARTUP_SHARE / 8) {
+          startup.push(f.rel);
+          sBytes += f.size;
+        }
+      }
+      const idir = path.join(work, `img-${sizeMiB}`);
+      log(`${sizeMiB} MiB: ${picked.length} files, ${fmtMiB(total)} MiB; start-up set ${startup.length} files, ${fmtMiB(sBytes)} MiB; building layers`);
+      const layerDirs: string[] = [];
+      for (let i = 0; i < LAYERS; i++) layerDirs.push(path.join(idir, `layer${i}`));
+      picked.forEach((f, k) => {
+        const dst = path.join(layerDirs[Math.floor((k * LAYERS) / picked.length)] as string, f.rel);
+        fs.mkdirSync(path.dirname(dst), { recursive: true });
+        try { fs.linkSync(f.abs, dst); } catch { fs.copyFileSync(f.abs, dst); }
+      });
+      const img = await buildOciImage({ dir: path.join(idir, 'build'), layers: layerDirs, name: 'img' });
+      const repo = `src/img${sizeMiB}`;
+      const [, pushMs] = await elapsed(() => pushImage(img.ref, `${reg!.host}/${repo}:1`, { tlsVerify: false }));
+      fs.rmSync(path.join(idir, 'build'), { recursive: true, force: true });
+      for (const d of layerDirs) fs.rmSync(d, { recursive: true, force: true });
+      log(`${sizeMiB} MiB: pushed in ${fmtS(pushMs)} s; converting`);
+      const nrepo = `nydus/img${sizeMiB}`;
+      const [conv, convertMs] = await elapsed(() => runCli('nydusify', ['convert', '--plain-http', '--source', `${reg!.host}/${repo}:1`, '--target', `${reg!.host}/${nrepo}:1`, '--work-dir', path.join(idir, 'conv')]));
+      if (conv.code !== 0) throw new Error(`nydusify convert failed: ${conv.stderr}`);
+      fs.rmSync(path.join(idir, 'conv'), { recursive: true, force: true });
+      const sizes = async (r: string): Promise<Manifest> => {
+        const c = new RegistryClient(reg!.host, { plainHttp: true });
+        try { return JSON.parse(Buffer.from((await c.getManifest(r, '1')).data).toString()) as Manifest; } finally { await c.close(); }
+      };
+      const om = await sizes(repo);
+      const nm = await sizes(nrepo);
+      const row: Row = {
+        sizeMiB, files: picked.length, imageBytes: total, startupFiles: startup.length, startupBytes: sBytes,
+        ociLayerBytes: om.layers.reduce((s, l) => s + l.size, 0),
+        nydusBlobBytes: nm.layers.slice(0, -1).reduce((s, l) => s + l.size, 0),
+        convertMs, pushMs, runs: {},
+      };
+      for (const mode of ['direct', 'nginx 50m'] as const) {
+        const host = mode === 'direct' ? reg.host : ngxHost;
+        const via = mode === 'direct' ? undefined : ngx;
+        const odir = path.join(idir, `oci-${mode === 'direct' ? 'd' : 'n'}`);
+        const ndir = path.join(idir, `nydus-${mode === 'direct' ? 'd' : 'n'}`);
+        fs.mkdirSync(odir, { recursive: true });
+        fs.mkdirSync(ndir, { recursive: true });
+        await dropCaches();
+        const oci = await ociColdStart(host, repo, odir, startup, via);
+        fs.rmSync(odir, { recursive: true, force: true });
+        await dropCaches();
+        const nydus = await nydusColdStart(host, nrepo, ndir, startup, via);
+        fs.rmSync(ndir, { recursive: true, force: true });
+        if (oci.readBytes !== sBytes || nydus.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, OCI read ${oci.readBytes}, Nydus ${nydus.readBytes}`);
+        log(`${sizeMiB} MiB ${mode}: OCI ${fmtS(oci.totalMs)} s (${oci.phases}), Nydus ${fmtS(nydus.totalMs)} s (${nydus.phases})`);
+        row.runs[mode] = { oci, nydus };
+      }
+      rows.push(row);
+      fs.rmSync(idir, { recursive: true, force: true });
+    }
+  } finally {
+    await ngx?.stop();
+    await reg?.stop();
+    await cleanupTempDir(work);
+  }
+
+  // ---- the table
+  const out: string[] = [];
+  const pad = (s: string, n: number): string => s.padEnd(n);
+  out.push('');
+  out.push(`Cold start: from nothing local to "start-up set read" (${os.cpus().length} CPUs, docker-registry on loopback; reads with xargs -P4 cat; page caches dropped before each run)`);
+  out.push('');
+  out.push('image      files  image MiB  start-up (files/MiB)  OCI gzip MiB  Nydus blobs MiB  skopeo push s  nydusify convert s  skopeo copy (pull) s');
+  for (const r of rows) {
+    const copyS = r.runs['direct']?.oci.phases.match(/copy ([\d.]+)/)?.[1] ?? '?';
+    out.push(`${pad(`${r.sizeMiB} MiB`, 10)} ${pad(String(r.files), 6)} ${pad(fmtMiB(r.imageBytes), 10)} ${pad(`${r.startupFiles} / ${fmtMiB(r.startupBytes)}`, 21)} ${pad(fmtMiB(r.ociLayerBytes), 13)} ${pad(fmtMiB(r.nydusBlobBytes), 16)} ${pad(fmtS(r.pushMs), 14)} ${pad(fmtS(r.convertMs), 19)} ${copyS}`);
+  }
+  for (const mode of ['direct', 'nginx 50m']) {
+    out.push('');
+    out.push(`-- ${mode === 'direct' ? 'direct to the registry' : 'through nginx (slice cache, limit_rate 50m per response)'}`);
+    out.push('image      path   total s  phases (s)                                      MiB transferred  requests  OCI/Nydus time  OCI/Nydus bytes');
+    for (const r of rows) {
+      const x = r.runs[mode];
+      if (!x) continue;
+      out.push(`${pad(`${r.sizeMiB} MiB`, 10)} ${pad('OCI', 6)} ${pad(fmtS(x.oci.totalMs), 8)} ${pad(x.oci.phases, 47)} ${pad(fmtMiB(x.oci.bytes), 16)} ${pad(String(x.oci.requests), 9)}`);
+      out.push(`${pad('', 10)} ${pad('Nydus', 6)} ${pad(fmtS(x.nydus.totalMs), 8)} ${pad(x.nydus.phases, 47)} ${pad(fmtMiB(x.nydus.bytes), 16)} ${pad(String(x.nydus.requests), 9)} ${pad(`${(x.oci.totalMs / x.nydus.totalMs).toFixed(1)}x`, 15)} ${(x.oci.bytes / x.nydus.bytes).toFixed(1)}x`);
+    }
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    if (first && last && first !== last) {
+      const a = first.runs[mode];
+      const b = last.runs[mode];
+      if (a && b) out.push(`Nydus growth ${first.sizeMiB} MiB -> ${last.sizeMiB} MiB (image x${(last.imageBytes / first.imageBytes).toFixed(1)}, start-up set x${(last.startupBytes / first.startupBytes).toFixed(1)}): time x${(b.nydus.totalMs / a.nydus.totalMs).toFixed(1)}, bytes x${(b.nydus.bytes / a.nydus.bytes).toFixed(1)}; OCI time x${(b.oci.totalMs / a.oci.totalMs).toFixed(1)}`);
+    }
+  }
+  out.push('');
+  out.push('Bytes: OCI = config + all gzip layers; Nydus = bootstrap layer + nydusd backend read_amount_total. Requests: direct = manifest + config/bootstrap + layer GETs (OCI) or backend read_count (Nydus); nginx = access-log lines.');
+  out.push(`Total bench time ${fmtS(performance.now() - tStart)} s`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:coldstart failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});
