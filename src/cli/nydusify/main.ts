@@ -19,6 +19,18 @@ import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-arg
 import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
 import { createProgress } from './progress.js';
 
+/** Flags every command that talks to registries takes. */
+const REGISTRY_OPTIONS: CommandSpec['options'] = {
+  'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
+  'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
+  'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+};
+
+/** How to open the source or target reference, from the flags. */
+function accessOf(v: Record<string, string | boolean | string[] | undefined>, side: 'source' | 'target', write: boolean): Parameters<typeof openImageRef>[1] {
+  return { write, plainHttp: v['plain-http'] === true, insecure: v[`${side}-insecure`] === true, dockerConfigPath: defaultDockerConfigPath(process.env, homedir()) };
+}
+
 const convertCommand: CommandSpec = {
   name: 'convert',
   summary: 'Convert an OCI image to a Nydus image (RAFS v6)',
@@ -33,9 +45,7 @@ const convertCommand: CommandSpec = {
     'prefetch-patterns': { type: 'boolean', help: 'Read prefetch paths from stdin (default "/")' },
     platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to convert from an index' },
     'all-platforms': { type: 'boolean', help: 'Convert every platform of an index' },
-    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
-    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
-    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+    ...REGISTRY_OPTIONS,
   },
   async run(v) {
     const source = str(v.source);
@@ -49,10 +59,8 @@ const convertCommand: CommandSpec = {
     const [os, architecture] = (str(v.platform) ?? 'linux/amd64').split('/');
     if (!os || !architecture) throw new UsageError('ERR_USAGE', '--platform must be os/arch');
     const patterns = v['prefetch-patterns'] ? parsePrefetchPatterns(await readStdin()) : ['/'];
-    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
-    const plainHttp = v['plain-http'] === true;
-    const src = await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath });
-    const dst = await openImageRef(target, { write: true, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
+    const src = await openImageRef(source, accessOf(v, 'source', false));
+    const dst = await openImageRef(target, accessOf(v, 'target', true));
     const t0 = Date.now();
     const r = await convertImage(src.store, src.reference, dst.store, dst.reference, {
       workDir: str(v['work-dir']) ?? './tmp', compressor, chunkSize, prefetchPatterns: patterns.length > 0 ? patterns : ['/'],
@@ -80,18 +88,15 @@ const checkCommand: CommandSpec = {
     'work-dir': { type: 'string', default: './tmp', arg: 'dir', help: 'Work directory (source rootfs, bootstrap, blob cache, mountpoint)' },
     nydusd: { type: 'string', arg: 'path', help: 'nydusd binary [default: bin/nydusd of this checkout, or $NYDUSD]' },
     platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to check from an index' },
-    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
-    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
-    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+    ...REGISTRY_OPTIONS,
   },
   async run(v) {
     const source = str(v.source);
     const target = str(v.target);
     if (!target) throw new UsageError('ERR_USAGE', 'check needs --target');
-    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
     const plainHttp = v['plain-http'] === true;
-    const tgt = await openImageRef(target, { write: false, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
-    const src = source ? await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath }) : undefined;
+    const tgt = await openImageRef(target, accessOf(v, 'target', false));
+    const src = source ? await openImageRef(source, accessOf(v, 'source', false)) : undefined;
     const r = await checkImageRules(tgt, src, {
       workDir: str(v['work-dir']) ?? './tmp', nydusd: str(v.nydusd) ?? defaultNydusdPath(), plainHttp,
       targetInsecure: v['target-insecure'] === true, platform: platformOf(v.platform),
@@ -169,18 +174,14 @@ const copyCommand: CommandSpec = {
     source: { type: 'string', arg: 'ref', help: 'Source image' },
     target: { type: 'string', arg: 'ref', help: 'Target image' },
     'work-dir': { type: 'string', default: './tmp', arg: 'dir', help: 'Work directory' },
-    'plain-http': { type: 'boolean', help: 'Talk to registries over plain HTTP' },
-    'source-insecure': { type: 'boolean', help: 'Do not verify the source registry\'s TLS certificate' },
-    'target-insecure': { type: 'boolean', help: 'Do not verify the target registry\'s TLS certificate' },
+    ...REGISTRY_OPTIONS,
   },
   async run(v) {
     const source = str(v.source);
     const target = str(v.target);
     if (!source || !target) throw new UsageError('ERR_USAGE', 'copy needs --source and --target');
-    const dockerConfigPath = defaultDockerConfigPath(process.env, homedir());
-    const plainHttp = v['plain-http'] === true;
-    const src = await openImageRef(source, { write: false, plainHttp, insecure: v['source-insecure'] === true, dockerConfigPath });
-    const dst = await openImageRef(target, { write: true, plainHttp, insecure: v['target-insecure'] === true, dockerConfigPath });
+    const src = await openImageRef(source, accessOf(v, 'source', false));
+    const dst = await openImageRef(target, accessOf(v, 'target', true));
     const r = await copyImage(src.store, src.reference, dst.store, dst.reference, {
       workDir: str(v['work-dir']) ?? './tmp',
       onProgress: (e) => process.stdout.write(`${e.kind.padEnd(9)} ${e.detail}${e.bytes !== undefined ? ` (${e.bytes} bytes)` : ''}\n`),
