@@ -15,9 +15,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   docker-registry skopeo umoci  a real OCI registry, pushing/inspecting and building OCI images
 #   apache2-utils  htpasswd (registry basic auth); openssl  self-signed certs (registry TLS)
 #   nginx        caching proxy (with the slice module) in front of the registry
-#   busybox-static  /bin/busybox for small runnable test rootfs
+#   busybox-static  /bin/busybox for small runnable test rootfs; curl  the demo talks to the registry
 PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time
-      docker-registry skopeo umoci apache2-utils nginx busybox-static openssl)
+      docker-registry skopeo umoci apache2-utils nginx busybox-static openssl curl)
 
 missing=()
 for p in "${PKGS[@]}"; do

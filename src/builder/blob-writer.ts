@@ -260,7 +260,7 @@ export class BlobWriter {
 
   /** Size written so far. */
   get position(): number {
-    return this.#pos + 0;
+    return this.#pos;
   }
 
   /** The blob table entry with `blobId` and the current sizes. */

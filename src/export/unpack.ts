@@ -6,9 +6,9 @@
 import { closeSync, openSync } from 'node:fs';
 import { TempFiles } from '../util/atomic-file.js';
 import { FormatError } from '../util/errors.js';
-import { EROFS_BLOCK_SIZE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../format/v6/constants.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../format/v6/constants.js';
 import type { RafsImage } from '../image/rafs-image.js';
-import { walkImage, type WalkEntry } from '../image/walk.js';
+import { walkImage } from '../image/walk.js';
 import { readChunk } from '../blob/chunk-reader.js';
 import type { BlobResolver } from '../blob/blob-resolver.js';
 import { TarWriter, type TarWriteEntry } from './tar-writer.js';
@@ -24,36 +24,6 @@ function decodeDev(rdev: number): { major: number; minor: number } {
   return { major: (rdev >>> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) };
 }
 
-/**
- * The entries of `image` in pre-order depth-first order: every directory is followed at once by its
- * whole subtree, children in name order (the order of Nydus's RafsIterator and of GNU tar's own
- * archives). walkImage lists all entries of a directory before descending into its subdirectories;
- * with that order GNU tar sets a directory's mtime when it meets a non-descendant entry and then
- * changes it again while extracting the directory's remaining children.
- */
-function preorder(image: RafsImage): WalkEntry[] {
-  const all = [...walkImage(image)];
-  const root = all[0];
-  if (!root) return [];
-  const byParent = new Map<number, WalkEntry[]>();
-  for (let k = 1; k < all.length; k++) {
-    const e = all[k] as WalkEntry;
-    const list = byParent.get(e.parentNid);
-    if (list) list.push(e);
-    else byParent.set(e.parentNid, [e]);
-  }
-  const out: WalkEntry[] = [];
-  const stack: WalkEntry[] = [root];
-  while (stack.length > 0) {
-    const e = stack.pop() as WalkEntry;
-    out.push(e);
-    if ((e.inode.mode & S_IFMT) !== S_IFDIR) continue;
-    const kids = byParent.get(e.inode.nid) ?? [];
-    for (let k = kids.length - 1; k >= 0; k--) stack.push(kids[k] as WalkEntry);
-  }
-  return out;
-}
-
 /** Unpack `image` to a tar file at `output`. */
 export function unpackToTar(image: RafsImage, blobs: BlobResolver, output: string): UnpackResult {
   const temps = new TempFiles();
@@ -63,9 +33,7 @@ export function unpackToTar(image: RafsImage, blobs: BlobResolver, output: strin
   try {
     const tar = new TarWriter(fd);
     const firstName = new Map<number, string>();
-    const zero = new Uint8Array(EROFS_BLOCK_SIZE);
-    void zero;
-    for (const e of preorder(image)) {
+    for (const e of walkImage(image)) {
       const i = e.inode;
       const type = i.mode & S_IFMT;
       const path = e.path === '/' ? '.' : `.${e.path}`;
