@@ -16,8 +16,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   apache2-utils  htpasswd (registry basic auth); openssl  self-signed certs (registry TLS)
 #   nginx        caching proxy (with the slice module) in front of the registry
 #   busybox-static  /bin/busybox for small runnable test rootfs; curl  the demo talks to the registry
+#   containerd runc  run containers through the snapshotter; stargz-snapshotter  only for its
+#                  `ctr-remote image rpull`, which passes layer labels to a remote snapshotter
 PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time
-      docker-registry skopeo umoci apache2-utils nginx busybox-static openssl curl)
+      docker-registry skopeo umoci apache2-utils nginx busybox-static openssl curl
+      containerd runc stargz-snapshotter)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -40,13 +43,14 @@ if ((${#missing[@]})); then
   # would only hold ports 80/5000 and linger. A policy-rc.d usually blocks this, and
   # systemctl/service may not exist, so look for the processes themselves: kill only those
   # whose parent is init and that run the system configs, never a test's own instance.
-  for pid in $(pgrep -x nginx || true) $(pgrep -f docker-registry || true); do
+  for pid in $(pgrep -x nginx || true) $(pgrep -f docker-registry || true) $(pgrep -x containerd || true); do
     [[ -r /proc/$pid/cmdline ]] || continue
     cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline")
     ppid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null || echo 0)
     [[ $ppid == 1 ]] || continue
     case "$cmd" in
       *docker-registry*/etc/docker/registry/config.yml*) ;;
+      /usr/bin/containerd|/usr/bin/containerd\ ) ;;
       nginx:\ master*|*nginx\ -g*|*/usr/sbin/nginx) [[ $cmd == *" -c "* && $cmd != *"/etc/nginx/nginx.conf"* ]] && continue ;;
       *) continue ;;
     esac
