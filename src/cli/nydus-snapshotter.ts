@@ -1,0 +1,180 @@
+/**
+ * `nydus-snapshotter`: a containerd proxy snapshotter (gRPC on a unix socket) that runs Nydus
+ * images lazily through one shared nydusd, and plain OCI images as overlayfs snapshots. Flags
+ * follow nydus-snapshotter's `containerd-nydus-grpc` where it has them.
+ * @module
+ */
+import { readFileSync, realpathSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NydusError, UsageError } from '../util/errors.js';
+import { isLogLevel, type LogLevel } from '../util/logger.js';
+import { createStreamLogger } from '../daemon/stream-logger.js';
+import { defaultDockerConfigPath } from '../registry/credentials.js';
+import { defaultNydusdPath } from '../nydusify/nydusd-runner.js';
+import { ImageResolver } from '../snapshotter/image-resolver.js';
+import { DaemonManager } from '../snapshotter/daemon-manager.js';
+import { NydusSnapshotter } from '../snapshotter/snapshotter.js';
+import { serveSnapshotter, type SnapshotterServer } from '../snapshotter/grpc-server.js';
+import { DEFAULT_NYDUSD_TEMPLATE, parseNydusdTemplate } from '../snapshotter/nydusd-config.js';
+
+const HELP = `nydus-snapshotter - a containerd snapshotter that starts Nydus images lazily
+
+Usage: nydus-snapshotter [options]
+
+Options:
+      --address <sock>        Unix socket to serve the snapshots API on
+                              [default: /run/containerd-nydus/containerd-nydus-grpc.sock]
+      --root <dir>            Snapshots, metadata.db, image mounts, blob cache, nydusd files
+                              [default: /var/lib/containerd-nydus]
+      --config <file>         JSON file with any of: address, root, log_level, nydusd_config,
+                              nydusd_path, daemon_mode, plain_http, insecure (flags win)
+      --nydusd-config <file>  nydusd JSON config template; the registry backend's scheme, host,
+                              repo and auth are filled in per image, the cache dir is <root>/cache
+      --nydusd-path <path>    nydusd to run (alias --nydusd) [default: bin/nydusd of this checkout]
+      --daemon-mode <mode>    How images share nydusd: only "shared" (one nydusd) [default: shared]
+      --log-level <level>     trace, debug, info, warn, error [default: info]
+      --plain-http            Talk to registries over plain HTTP
+      --insecure              Do not verify registries' TLS certificates
+  -h, --help                  Print help
+  -V, --version               Print the version
+
+containerd config (config.toml, version 2):
+  [proxy_plugins.nydus]
+    type = "snapshot"
+    address = "<the --address socket>"
+
+Pull with labels so Nydus layers are not downloaded, then run:
+  ctr-remote image rpull --snapshotter nydus [--plain-http] REF
+  ctr run --snapshotter nydus REF ID [CMD...]`;
+
+/** Settings after flags and config file. */
+interface Settings {
+  address: string;
+  root: string;
+  nydusdConfig: string | undefined;
+  nydusdPath: string;
+  daemonMode: string;
+  logLevel: LogLevel;
+  plainHttp: boolean;
+  insecure: boolean;
+}
+
+const CONFIG_KEYS = ['address', 'root', 'log_level', 'nydusd_config', 'nydusd_path', 'daemon_mode', 'plain_http', 'insecure'] as const;
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError('ERR_BAD_CONFIG', `Cannot read config ${path}: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${path}: it must be a JSON object`);
+  for (const k of Object.keys(v)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${path}: unknown key "${k}" (known: ${CONFIG_KEYS.join(', ')})`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function settingsOf(argv: string[]): Settings | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv, allowPositionals: false, strict: true, options: {
+        address: { type: 'string' }, root: { type: 'string' }, config: { type: 'string' }, 'nydusd-config': { type: 'string' },
+        'nydusd-path': { type: 'string' }, nydusd: { type: 'string' }, 'daemon-mode': { type: 'string' }, 'log-level': { type: 'string' },
+        'plain-http': { type: 'boolean' }, insecure: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError('ERR_USAGE', `${(e as Error).message.split('\n')[0]} (see 'nydus-snapshotter --help')`);
+  }
+  if (values.help) { process.stdout.write(`${HELP}\n`); return undefined; }
+  if (values.version) { process.stdout.write('nydus-snapshotter 0.1.0 (nydus-ts)\n'); return undefined; }
+  const file = values.config !== undefined ? readConfigFile(values.config) : {};
+  const fromFile = (k: (typeof CONFIG_KEYS)[number]): string | undefined => {
+    const v = file[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${values.config}: ${k} must be a string`);
+    return v;
+  };
+  const flagOf = (k: 'plain_http' | 'insecure', flag: boolean | undefined): boolean => {
+    if (flag) return true;
+    const v = file[k];
+    if (v !== undefined && typeof v !== 'boolean') throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${values.config}: ${k} must be true or false`);
+    return v === true;
+  };
+  const level = (values['log-level'] ?? fromFile('log_level') ?? 'info').toLowerCase();
+  if (!isLogLevel(level)) throw new UsageError('ERR_USAGE', `--log-level "${level}" is not one of trace, debug, info, warn, error`);
+  const daemonMode = values['daemon-mode'] ?? fromFile('daemon_mode') ?? 'shared';
+  if (daemonMode !== 'shared') throw new UsageError('ERR_USAGE', `--daemon-mode "${daemonMode}" is not supported: every image is mounted by one shared nydusd ("shared")`);
+  const nydusdConfig = values['nydusd-config'] ?? fromFile('nydusd_config');
+  return {
+    address: resolve(values.address ?? fromFile('address') ?? '/run/containerd-nydus/containerd-nydus-grpc.sock'),
+    root: resolve(values.root ?? fromFile('root') ?? '/var/lib/containerd-nydus'),
+    nydusdConfig: nydusdConfig !== undefined ? resolve(nydusdConfig) : undefined,
+    nydusdPath: values['nydusd-path'] ?? values.nydusd ?? fromFile('nydusd_path') ?? defaultNydusdPath(),
+    daemonMode, logLevel: level,
+    plainHttp: flagOf('plain_http', values['plain-http']), insecure: flagOf('insecure', values.insecure),
+  };
+}
+
+/** Process architecture in OCI terms. */
+function ociArch(): string {
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return map[process.arch] ?? process.arch;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const s = settingsOf(argv);
+  if (!s) return 0;
+  const template = s.nydusdConfig !== undefined
+    ? parseNydusdTemplate((() => {
+      try { return readFileSync(s.nydusdConfig, 'utf8'); } catch (e) { throw new UsageError('ERR_BAD_CONFIG', `Cannot read --nydusd-config ${s.nydusdConfig}: ${(e as Error).message}`); }
+    })(), s.nydusdConfig)
+    : DEFAULT_NYDUSD_TEMPLATE;
+  mkdirSync(s.root, { recursive: true, mode: 0o700 });
+  const root = realpathSync(s.root);
+  const logger = createStreamLogger(s.logLevel);
+  const resolver = new ImageResolver({
+    plainHttp: s.plainHttp, insecure: s.insecure, dockerConfigPath: defaultDockerConfigPath(process.env, homedir()),
+    platform: { os: 'linux', architecture: ociArch() }, logger: logger.child({ component: 'registry' }),
+  });
+  const daemons = new DaemonManager({
+    dir: resolve(root, 'nydusd'), nydusdPath: s.nydusdPath, logLevel: s.logLevel === 'trace' ? 'debug' : s.logLevel,
+    id: 'nydus-snapshotter-shared', logger,
+  });
+  const snapshotter = await NydusSnapshotter.open({ root, resolver, daemons, nydusdTemplate: template, logger });
+  let server: SnapshotterServer | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info('stopping', { reason: why });
+      await server?.close();
+      await snapshotter.close();
+      await resolver.close();
+      await daemons.close({ stopDaemon: false });
+    })();
+    return stopping;
+  };
+  const exitAfter = (why: string): void => { void stop(why).then(() => process.exit(0), (e: unknown) => { logger.error('stop failed', { error: (e as Error).message }); process.exit(1); }); };
+  process.on('SIGTERM', () => exitAfter('SIGTERM'));
+  process.on('SIGINT', () => exitAfter('SIGINT'));
+  try {
+    server = await serveSnapshotter(s.address, snapshotter, logger.child({ component: 'grpc' }));
+  } catch (e) {
+    await stop('start-up failed');
+    throw e;
+  }
+  logger.info('snapshotter serving', { address: s.address, root, nydusd: s.nydusdPath, pid: process.pid });
+  await new Promise<void>(() => undefined);
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`nydus-snapshotter: error: ${msg}${e instanceof NydusError ? ` [${e.code}]` : ''}\n`);
+  if (process.env.NYDUS_DEBUG && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});
