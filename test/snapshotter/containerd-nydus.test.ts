@@ -1,0 +1,244 @@
+/**
+ * bin/nydus-snapshotter under a real containerd 1.6 + runc: a busybox-static image with an
+ * application tree, pushed to a registry and converted by `nydusify convert`, is pulled with
+ * `ctr-remote image rpull` (only manifest and config are downloaded) and run with `ctr run`; it
+ * reads files lazily through nydusd (backend metrics), writes land in the container's upper
+ * directory, a second container reads from the cache; the unconverted OCI image runs through the
+ * same snapshotter beside it; a snapshotter restart does not break a running container.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { apiRequest } from '../../src/api/api-client.js';
+import { cleanupTempDir, runCli, tempDir } from '../helpers/mounts.js';
+import { buildOciImage, busyboxRootfs, pushImage } from '../helpers/oci-image.js';
+import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
+import { prngBytes } from '../helpers/make-tree.js';
+import {
+  mountsUnder, startContainerd, startNydusSnapshotter, stopNydusd,
+  type StartedContainerd, type StartedSnapshotter,
+} from '../helpers/containerd.js';
+
+const APPLETS = ['sh', 'ls', 'cat', 'echo', 'sha256sum', 'sleep', 'wc', 'head', 'mkdir', 'true'];
+const BIG = 16 << 20;
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+interface BackendMetrics { read_count: number; read_amount_total: number }
+
+describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
+  let work: string;
+  let reg: StartedRegistry | undefined;
+  let cd: StartedContainerd | undefined;
+  let sn: StartedSnapshotter | undefined;
+  let sroot: string;
+  let ssock: string;
+  let appDir: string;
+  let nydusRef: string;
+  let ociRef: string;
+  let blobBytes = 0;
+
+  const snapArgs = ['--plain-http'];
+
+  async function ctr(args: string[]): Promise<string> {
+    return (cd as StartedContainerd).ctrOk(args);
+  }
+
+  /** `ctr run` with this containerd's runc root and the nydus snapshotter. */
+  function runArgs(image: string, id: string, cmd: string[], o: { rm?: boolean; detach?: boolean } = {}): string[] {
+    return ['run', ...(o.rm ? ['--rm'] : []), ...(o.detach ? ['-d'] : []), '--runc-root', (cd as StartedContainerd).runcRoot, '--snapshotter', 'nydus', image, id, ...cmd];
+  }
+
+  /** The image mounts nydusd serves (its backend collection). */
+  async function served(): Promise<string[]> {
+    const r = await apiRequest(path.join(sroot, 'nydusd', 'api.sock'), 'GET', '/api/v1/daemon');
+    return Object.keys((r.body as { backend_collection: Record<string, unknown> }).backend_collection);
+  }
+
+  /**
+   * Wait until no image is mounted (nydusd serves none, the kernel lists none). containerd
+   * removes a container's snapshot from its own metadata at once and from the snapshotter in a
+   * garbage collection: run one.
+   */
+  async function untilNothingServed(): Promise<void> {
+    await (cd as StartedContainerd).gc();
+    const end = Date.now() + 15_000;
+    while ((await served()).length > 0 || mountsUnder([path.join(sroot, 'mnt')]).length > 0) {
+      assert.ok(Date.now() < end, `still mounted: ${(await served()).join(', ')} ${mountsUnder([path.join(sroot, 'mnt')]).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function backendMetrics(mountpoint: string): Promise<BackendMetrics> {
+    const r = await apiRequest(path.join(sroot, 'nydusd', 'api.sock'), 'GET', `/api/v1/metrics/backend?id=${encodeURIComponent(mountpoint)}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as BackendMetrics;
+  }
+
+  /** The upper directory of container `id`'s snapshot, from `ctr snapshots mounts`. */
+  async function upperDirOf(id: string): Promise<string> {
+    const out = await ctr(['snapshots', '--snapshotter', 'nydus', 'mounts', '/rootfs', id]);
+    const m = /upperdir=([^,\s]+)/.exec(out);
+    assert.ok(m?.[1], out);
+    return m[1];
+  }
+
+  async function killAndRemove(ids: string[]): Promise<void> {
+    for (const id of ids) await (cd as StartedContainerd).ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
+    for (const id of ids) {
+      for (let i = 0; i < 100; i++) {
+        const r = await (cd as StartedContainerd).ctr(['tasks', 'delete', id]);
+        if (r.code === 0 || /not found/.test(r.stderr)) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await ctr(['containers', 'rm', id]);
+    }
+  }
+
+  before(async () => {
+    work = await tempDir(undefined, 'snap-ctrd-');
+    reg = await startRegistry({ dir: path.join(work, 'registry') });
+    const base = busyboxRootfs(path.join(work, 'l1'), APPLETS);
+    appDir = path.join(work, 'l2');
+    fs.mkdirSync(path.join(appDir, 'app', 'data'), { recursive: true });
+    for (const d of ['email', 'json', 'asyncio', 'http']) execFileSync('cp', ['-a', `/usr/lib/python3.11/${d}`, path.join(appDir, 'app', d)]);
+    fs.writeFileSync(path.join(appDir, 'app', 'data', 'big.bin'), prngBytes('big', BIG));
+    const img = await buildOciImage({ dir: path.join(work, 'img'), layers: [base, appDir], name: 'app', cmd: ['/bin/sh'] });
+    ociRef = `${reg.host}/src/app:1`;
+    nydusRef = `${reg.host}/nydus/app:1`;
+    await pushImage(img.ref, ociRef, { tlsVerify: false });
+    const conv = await runCli('nydusify', ['convert', '--plain-http', '--source', ociRef, '--target', nydusRef, '--work-dir', path.join(work, 'conv')], { timeoutMs: 180_000 });
+    assert.equal(conv.code, 0, conv.stderr);
+    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${nydusRef}`]).toString()) as { layers: Array<{ size: number; annotations?: Record<string, string> }> };
+    blobBytes = manifest.layers.filter((l) => l.annotations?.['containerd.io/snapshot/nydus-blob'] === 'true').reduce((n, l) => n + l.size, 0);
+    assert.ok(blobBytes > BIG, `blob layers hold ${blobBytes} bytes`);
+    sroot = path.join(work, 'snapshotter');
+    ssock = path.join(work, 'snapshotter.sock');
+    sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs });
+    cd = await startContainerd({ dir: path.join(work, 'containerd'), snapshotters: { nydus: ssock }, cleanupDirs: [sroot] });
+  });
+
+  after(async () => {
+    await cd?.stop();
+    await sn?.stop();
+    await stopNydusd(sroot);
+    await reg?.stop();
+    await cleanupTempDir(work);
+  });
+
+  test('a Nydus image runs lazily: only manifest and config pulled, chunks read on demand, writes in the upper dir, a second container reads from the cache', async () => {
+    const pull = await (cd as StartedContainerd).ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'nydus', nydusRef]);
+    assert.equal(pull.code, 0, pull.stderr);
+    // containerd's content store holds the manifest and the config, not one layer.
+    const content = (await ctr(['content', 'ls', '-q'])).split('\n').filter(Boolean);
+    assert.equal(content.length, 2, content.join('\n'));
+    const chains = (await ctr(['snapshots', '--snapshotter', 'nydus', 'ls'])).split('\n').filter((l) => l.startsWith('sha256:'));
+    assert.equal(chains.length, 3, 'two blob layers and the bootstrap');
+
+    const want = sha256(fs.readFileSync(path.join(appDir, 'app/json/decoder.py')));
+    const out = await ctr(runArgs(nydusRef, 'c1', ['sh', '-c', 'sha256sum /app/json/decoder.py; ls /app; echo written >/app/new.txt; mkdir /made']));
+    assert.match(out, new RegExp(`^${want}  /app/json/decoder.py$`, 'm'));
+    assert.match(out, /^asyncio\ndata\nemail\nhttp\njson$/m);
+
+    // The container still exists (no --rm): its image stays mounted, its writes are in its upper dir.
+    const mnt = (await served())[0];
+    assert.ok(mnt?.startsWith(path.join(sroot, 'mnt')), `nydusd serves ${mnt}`);
+    const upper = await upperDirOf('c1');
+    assert.ok(upper.startsWith(path.join(sroot, 'snapshots')), upper);
+    assert.equal(fs.readFileSync(path.join(upper, 'app/new.txt'), 'utf8'), 'written\n');
+    assert.ok(fs.statSync(path.join(upper, 'made')).isDirectory());
+    assert.equal(fs.existsSync(path.join(upper, 'app/json/decoder.py')), false, 'files only read are not copied up');
+
+    const m1 = await backendMetrics(mnt as string);
+    assert.ok(m1.read_count > 0, 'nydusd read chunks from the registry');
+    assert.ok(m1.read_amount_total < blobBytes / 2, `read ${m1.read_amount_total} of ${blobBytes} blob bytes`);
+
+    const again = await ctr(runArgs(nydusRef, 'c2', ['sha256sum', '/app/json/decoder.py'], { rm: true }));
+    assert.match(again, new RegExp(`^${want}  /app/json/decoder.py$`, 'm'));
+    const m2 = await backendMetrics(mnt as string);
+    assert.equal(m2.read_count, m1.read_count, 'the second container read nothing from the registry');
+    await ctr(['containers', 'rm', 'c1']);
+    await untilNothingServed();
+  });
+
+  test('the OCI image runs through the same snapshotter, beside a Nydus container', async () => {
+    const pull = await (cd as StartedContainerd).ctr(['images', 'pull', '--plain-http', '--snapshotter', 'nydus', ociRef]);
+    assert.equal(pull.code, 0, pull.stderr);
+    await ctr(runArgs(ociRef, 'oci1', ['sleep', '600'], { detach: true }));
+    await ctr(runArgs(nydusRef, 'nydus1', ['sleep', '600'], { detach: true }));
+    try {
+      const want = fs.readFileSync(path.join(appDir, 'app/email/parser.py'), 'utf8');
+      for (const id of ['oci1', 'nydus1']) {
+        const got = await ctr(['tasks', 'exec', '--exec-id', `cat-${id}`, id, 'cat', '/app/email/parser.py']);
+        assert.equal(got, want, id);
+      }
+      const rootfs = (id: string): string => path.join((cd as StartedContainerd).state, 'io.containerd.runtime.v2.task', 'default', id, 'rootfs');
+      const opts = (mp: string): string => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === mp).join('\n');
+      assert.match(opts(rootfs('nydus1')), new RegExp(`lowerdir=${path.join(sroot, 'mnt')}/\\d+`), 'the Nydus container runs on the nydusd mount');
+      assert.match(opts(rootfs('oci1')), new RegExp(`lowerdir=${path.join(sroot, 'snapshots')}/\\d+/fs:`), 'the OCI container on extracted layers');
+    } finally {
+      await killAndRemove(['oci1', 'nydus1']);
+    }
+    await ctr(['images', 'rm', '--sync', ociRef]);
+    assert.equal((await ctr(['snapshots', '--snapshotter', 'nydus', 'ls'])).split('\n').filter((l) => l.startsWith('sha256:')).length, 3, 'the OCI layers are gone, the Nydus ones stay');
+  });
+
+  test('when nydusd dies, the snapshotter starts it again and mounts the image for new containers', async () => {
+    await ctr(runArgs(nydusRef, 'd1', ['true']));
+    try {
+      const first = (sn as StartedSnapshotter).nydusdPid();
+      assert.ok(first !== undefined);
+      const [mnt] = await served();
+      process.kill(first, 'SIGKILL');
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const now = (sn as StartedSnapshotter).nydusdPid();
+        if (now !== undefined && now !== first && (await served().catch((): string[] => [])).includes(mnt as string)) break;
+        assert.ok(Date.now() < end, `nydusd not back with the mount:\n${(sn as StartedSnapshotter).log().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match((sn as StartedSnapshotter).log(), /nydusd died/);
+      const want = sha256(fs.readFileSync(path.join(appDir, 'app/json/scanner.py')));
+      assert.match(await ctr(runArgs(nydusRef, 'd2', ['sha256sum', '/app/json/scanner.py'], { rm: true })), new RegExp(`^${want} `));
+    } finally {
+      await ctr(['containers', 'rm', 'd1']);
+    }
+    await untilNothingServed();
+  });
+
+  test('restarting the snapshotter keeps a running container working; Remove unmounts afterwards', async () => {
+    await ctr(runArgs(nydusRef, 'r1', ['sleep', '600'], { detach: true }));
+    let stopped = false;
+    try {
+      const nydusd = (sn as StartedSnapshotter).nydusdPid();
+      assert.ok(nydusd !== undefined);
+      const [mnt] = await served();
+      await (sn as StartedSnapshotter).stop();
+      sn = undefined;
+      assert.ok((() => { try { process.kill(nydusd, 0); return true; } catch { return false; } })(), 'nydusd outlives the snapshotter');
+      const during = await ctr(['tasks', 'exec', '--exec-id', 'e1', 'r1', 'head', '-c', '64', '/app/http/client.py']);
+      assert.equal(during, fs.readFileSync(path.join(appDir, 'app/http/client.py'), 'utf8').slice(0, 64), 'the container reads new files without a snapshotter');
+      sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs });
+      assert.equal((sn as StartedSnapshotter).nydusdPid(), nydusd, 'the new snapshotter uses the same nydusd');
+      assert.deepEqual(await served(), [mnt]);
+      assert.match((sn as StartedSnapshotter).log(), /attached to the running nydusd/);
+      const want = sha256(fs.readFileSync(path.join(appDir, 'app/asyncio/tasks.py')));
+      assert.match(await ctr(['tasks', 'exec', '--exec-id', 'e2', 'r1', 'sha256sum', '/app/asyncio/tasks.py']), new RegExp(`^${want} `));
+      const ls = await ctr(['snapshots', '--snapshotter', 'nydus', 'ls']);
+      assert.equal(ls.split('\n').filter((l) => l.startsWith('sha256:')).length, 3, ls);
+      assert.match(ls, /^r1 +sha256:\S+ +Active/m);
+      await killAndRemove(['r1']);
+      stopped = true;
+      await untilNothingServed();
+      await ctr(['images', 'rm', '--sync', nydusRef]);
+      assert.equal((await ctr(['snapshots', '--snapshotter', 'nydus', 'ls'])).split('\n').filter((l) => l.startsWith('sha256:')).length, 0);
+      assert.deepEqual(mountsUnder([sroot]), [], 'nothing is mounted under the snapshotter root');
+      assert.deepEqual(fs.readdirSync(path.join(sroot, 'snapshots')), [], 'every snapshot directory is gone');
+    } finally {
+      if (!stopped) await killAndRemove(['r1']).catch(() => undefined);
+    }
+  });
+});
