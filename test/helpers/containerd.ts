@@ -295,10 +295,10 @@ export async function stopNydusd(root: string): Promise<void> {
 }
 
 /** Start bin/nydus-snapshotter on `root` serving `address`; resolves once it logs that it serves. */
-export async function startNydusSnapshotter(o: { root: string; address: string; args?: readonly string[]; logLevel?: string }): Promise<StartedSnapshotter> {
+export async function startNydusSnapshotter(o: { root: string; address: string; args?: readonly string[]; logLevel?: string; env?: NodeJS.ProcessEnv }): Promise<StartedSnapshotter> {
   fs.mkdirSync(o.root, { recursive: true });
   const args = ['--root', o.root, '--address', o.address, '--log-level', o.logLevel ?? 'info', ...(o.args ?? [])];
-  const child = spawn(path.join(REPO_ROOT, 'bin', 'nydus-snapshotter'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(path.join(REPO_ROOT, 'bin', 'nydus-snapshotter'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: o.env ?? process.env });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); if (stderr.length > 4 << 20) stderr = stderr.slice(-(2 << 20)); });
   const spawnError = new Promise<Error>((r) => child.once('error', r));

@@ -17,6 +17,7 @@ import { cleanupTempDir, runCli, tempDir } from '../helpers/mounts.js';
 import { buildOciImage, busyboxRootfs, pushImage } from '../helpers/oci-image.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
 import { prngBytes } from '../helpers/make-tree.js';
+import { connectSnapshots, statusOf } from './snapshots-client.js';
 import {
   mountsUnder, startContainerd, startNydusSnapshotter, stopNydusd,
   type StartedContainerd, type StartedSnapshotter,
@@ -40,8 +41,13 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
   let nydusRef: string;
   let ociRef: string;
   let blobBytes = 0;
+  let nydusLayers: string[] = [];
+  let ociLayers: string[] = [];
+  let ociLayout: string;
 
   const snapArgs = ['--plain-http'];
+  let dockerConfig: string;
+  const snapEnv = (): NodeJS.ProcessEnv => ({ ...process.env, DOCKER_CONFIG: dockerConfig });
 
   async function ctr(args: string[]): Promise<string> {
     return (cd as StartedContainerd).ctrOk(args);
@@ -112,12 +118,19 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     await pushImage(img.ref, ociRef, { tlsVerify: false });
     const conv = await runCli('nydusify', ['convert', '--plain-http', '--source', ociRef, '--target', nydusRef, '--work-dir', path.join(work, 'conv')], { timeoutMs: 180_000 });
     assert.equal(conv.code, 0, conv.stderr);
-    const manifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${nydusRef}`]).toString()) as { layers: Array<{ size: number; annotations?: Record<string, string> }> };
+    ociLayout = img.ref;
+    const rawManifest = (ref: string): { layers: Array<{ digest: string; size: number; annotations?: Record<string, string> }> } =>
+      JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]).toString());
+    const manifest = rawManifest(nydusRef);
+    nydusLayers = manifest.layers.map((l) => l.digest);
+    ociLayers = rawManifest(ociRef).layers.map((l) => l.digest);
     blobBytes = manifest.layers.filter((l) => l.annotations?.['containerd.io/snapshot/nydus-blob'] === 'true').reduce((n, l) => n + l.size, 0);
     assert.ok(blobBytes > BIG, `blob layers hold ${blobBytes} bytes`);
     sroot = path.join(work, 'snapshotter');
     ssock = path.join(work, 'snapshotter.sock');
-    sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs });
+    dockerConfig = path.join(work, 'docker');
+    fs.mkdirSync(dockerConfig);
+    sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs, env: snapEnv() });
     cd = await startContainerd({ dir: path.join(work, 'containerd'), snapshotters: { nydus: ssock }, cleanupDirs: [sroot] });
   });
 
@@ -127,6 +140,39 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     await stopNydusd(sroot);
     await reg?.stop();
     await cleanupTempDir(work);
+  });
+
+  test('Nydus layers are recognised from the manifest when labels carry only the image and layer (CRI labels)', async () => {
+    const client = connectSnapshots(ssock);
+    const REF = 'containerd.io/snapshot.ref';
+    const cri = (image: string, layer: string, chainId: string): Record<string, string> =>
+      ({ [REF]: chainId, 'containerd.io/snapshot/cri.image-ref': image, 'containerd.io/snapshot/cri.layer-digest': layer });
+    const made: string[] = [];
+    try {
+      let parent = '';
+      for (const [k, layer] of nydusLayers.entries()) {
+        const target = `sha256:${String(k).repeat(64)}`;
+        assert.equal(await statusOf(client.prepare(`test/${k}/extract-${k} ${target}`, parent, cri(nydusRef, layer as string, target))), 'ALREADY_EXISTS', `layer ${k}`);
+        const [info] = await client.list([`labels."${REF}"==${target},parent=="${parent}"`]);
+        assert.ok(info, `remote snapshot of layer ${k}`);
+        made.unshift(info.name);
+        parent = info.name;
+      }
+      // A view over the bootstrap is the image mounted by nydusd.
+      const [view] = await client.view('test/9/view', parent);
+      made.unshift('test/9/view');
+      assert.equal(view?.type, 'bind');
+      assert.ok(view?.source.startsWith(path.join(sroot, 'mnt')), view?.source);
+      assert.deepEqual(fs.readFileSync(path.join(view?.source as string, 'app/json/decoder.py')), fs.readFileSync(path.join(appDir, 'app/json/decoder.py')));
+      // An OCI layer is prepared as a plain active snapshot.
+      const plain = await client.prepare('test/10/extract-oci', '', cri(ociRef, ociLayers[0] as string, `sha256:${'f'.repeat(64)}`));
+      assert.equal(plain[0]?.type, 'bind');
+      await client.remove('test/10/extract-oci');
+    } finally {
+      for (const n of made) await client.remove(n);
+      client.close();
+    }
+    assert.deepEqual(await served(), [], 'the view was the image\'s last user');
   });
 
   test('a Nydus image runs lazily: only manifest and config pulled, chunks read on demand, writes in the upper dir, a second container reads from the cache', async () => {
@@ -161,6 +207,13 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     const m2 = await backendMetrics(mnt as string);
     assert.equal(m2.read_count, m1.read_count, 'the second container read nothing from the registry');
     await ctr(['containers', 'rm', 'c1']);
+    await untilNothingServed();
+
+    // Mounted again for a new container, the image reads what earlier containers read from the shared blob cache.
+    await ctr(runArgs(nydusRef, 'c3', ['sha256sum', '/app/json/decoder.py']));
+    const [again2] = await served();
+    assert.equal((await backendMetrics(again2 as string)).read_count, 0, 'a new mount reads cached chunks from disk');
+    await ctr(['containers', 'rm', 'c3']);
     await untilNothingServed();
   });
 
@@ -221,7 +274,7 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
       assert.ok((() => { try { process.kill(nydusd, 0); return true; } catch { return false; } })(), 'nydusd outlives the snapshotter');
       const during = await ctr(['tasks', 'exec', '--exec-id', 'e1', 'r1', 'head', '-c', '64', '/app/http/client.py']);
       assert.equal(during, fs.readFileSync(path.join(appDir, 'app/http/client.py'), 'utf8').slice(0, 64), 'the container reads new files without a snapshotter');
-      sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs });
+      sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs, env: snapEnv() });
       assert.equal((sn as StartedSnapshotter).nydusdPid(), nydusd, 'the new snapshotter uses the same nydusd');
       assert.deepEqual(await served(), [mnt]);
       assert.match((sn as StartedSnapshotter).log(), /attached to the running nydusd/);
@@ -239,6 +292,25 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
       assert.deepEqual(fs.readdirSync(path.join(sroot, 'snapshots')), [], 'every snapshot directory is gone');
     } finally {
       if (!stopped) await killAndRemove(['r1']).catch(() => undefined);
+    }
+  });
+
+  test('registry credentials come from the Docker config for the image\'s host', async () => {
+    const auth = await startRegistry({ dir: path.join(work, 'registry-auth'), auth: { user: 'tester', pass: 'secret' } });
+    try {
+      fs.writeFileSync(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [auth.host]: { auth: Buffer.from('tester:secret').toString('base64') } } }));
+      await pushImage(ociLayout, `${auth.host}/src/app:1`, { tlsVerify: false, creds: 'tester:secret' });
+      const ref = `${auth.host}/nydus/app:1`;
+      const conv = await runCli('nydusify', ['convert', '--plain-http', '--source', `${auth.host}/src/app:1`, '--target', ref, '--work-dir', path.join(work, 'conv-auth')], { timeoutMs: 180_000, env: { ...process.env, DOCKER_CONFIG: dockerConfig } });
+      assert.equal(conv.code, 0, conv.stderr);
+      const pull = await (cd as StartedContainerd).ctrRemote(['image', 'rpull', '--plain-http', '--user', 'tester:secret', '--snapshotter', 'nydus', ref]);
+      assert.equal(pull.code, 0, pull.stderr);
+      const want = sha256(fs.readFileSync(path.join(appDir, 'app/email/utils.py')));
+      assert.match(await ctr(runArgs(ref, 'auth1', ['sha256sum', '/app/email/utils.py'], { rm: true })), new RegExp(`^${want} `));
+      await ctr(['images', 'rm', '--sync', ref]);
+      await untilNothingServed();
+    } finally {
+      await auth.stop();
     }
   });
 });
