@@ -2,9 +2,17 @@
  * Writes a Nydus data blob: compressed, deduplicated chunks, then the blob meta (chunk-info array
  * and header), the chunk digest array, an optional inline bootstrap and the ToC, each section
  * followed by its tar header when tar headers are enabled. The blob id is the sha256 of the file.
+ *
+ * Prefetch ordering: chunks added with a prefetch rank (the data of files in the prefetch table,
+ * when the source is a stream that cannot be reordered) are compressed at once but parked in a
+ * spool file beside the blob, and written as one contiguous run after all other chunks when the
+ * data section ends, ordered by rank (the order the workload opens its files) and then arrival.
+ * They take their chunk index and offsets only then, so both stay increasing in chunk order as
+ * the blob meta requires, and the start-up set of an image is fetched in a few large reads that
+ * arrive in the order it is needed.
  * @module
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { alignUp } from '../util/bytes.js';
 import { COMPRESSOR_CODE, compressChunk, zstdCompress, type Compressor } from '../util/compress.js';
@@ -72,6 +80,10 @@ export class BlobWriter {
   #dataSize = 0;
   #features = 0;
   #closed = false;
+  /** Deferred chunks, in the order they were added, and where their data waits. */
+  #deferred: Array<{ rec: ChunkRecord; spoolOffset: number; digest: Uint8Array; rank: number }> = [];
+  #parked = new Map<ChunkRecord, { rank: number }>();
+  #spool: { fd: number; path: string; pos: number } | undefined;
 
   constructor(options: BlobWriterOptions) {
     this.options = options;
@@ -80,18 +92,99 @@ export class BlobWriter {
 
   /** True when at least one chunk has been stored. */
   get hasData(): boolean {
-    return this.records.length > 0;
+    return this.records.length > 0 || this.#deferred.length > 0;
   }
 
-  /** Add one chunk of file data (at most chunkSize bytes); returns its (possibly shared) record. */
-  addChunk(data: Uint8Array, fileOffset: number): ChunkRecord {
+  /**
+   * Add one chunk of file data (at most chunkSize bytes); returns its (possibly shared) record.
+   * With a `prefetchRank` a new chunk is placed after all others (see the module comment): its
+   * index and offsets are final only after {@link finishData}.
+   */
+  addChunk(data: Uint8Array, fileOffset: number, prefetchRank?: number): ChunkRecord {
     const d = digest(this.options.digester, data);
     const key = Buffer.from(d.buffer, d.byteOffset, 32).toString('latin1');
     this.stats.chunkRefs++;
     this.stats.logicalBytes += data.length;
     const hit = this.#dedup.get(key);
-    if (hit && hit.uncompressedSize === data.length) return hit;
+    if (hit && hit.uncompressedSize === data.length) {
+      // A parked chunk wanted earlier by another prefetch file moves up to that file's place.
+      const parked = hit.index < 0 && prefetchRank !== undefined ? this.#parked.get(hit) : undefined;
+      if (parked && prefetchRank !== undefined && prefetchRank < parked.rank) parked.rank = prefetchRank;
+      return hit;
+    }
     const c = compressChunk(this.options.compressor, data);
+    if (prefetchRank !== undefined) return this.#park(key, Uint8Array.from(d), c.data, c.compressed, data.length, fileOffset, prefetchRank);
+    const rec = this.#newRecord(d, c.data.length, c.compressed, data.length, fileOffset);
+    this.#write(c.data);
+    this.#uncompressedPos += alignUp(data.length, 4096);
+    this.records.push(rec);
+    this.#dedup.set(key, rec);
+    this.stats.chunks++;
+    this.stats.uniqueBytes += data.length;
+    this.stats.compressedBytes += c.data.length;
+    return rec;
+  }
+
+  /** Keep a deferred chunk's compressed data in the spool; its record is placed by #placeDeferred. */
+  #park(key: string, d: Uint8Array, stored: Uint8Array, compressed: boolean, size: number, fileOffset: number, rank: number): ChunkRecord {
+    if (!this.#spool) {
+      const path = `${this.options.path}.prefetch-spool`;
+      this.#spool = { fd: openSync(path, 'w+', 0o600), path, pos: 0 };
+    }
+    const sp = this.#spool;
+    const spoolOffset = sp.pos;
+    for (let off = 0; off < stored.length;) off += writeSync(sp.fd, stored, off, stored.length - off, spoolOffset + off);
+    sp.pos += stored.length;
+    const rec: ChunkRecord = {
+      digest: d, blobIndex: this.options.blobIndex, flags: compressed ? CHUNK_FLAG_COMPRESSED : 0,
+      compressedSize: stored.length, uncompressedSize: size, compressedOffset: -1, uncompressedOffset: -1, fileOffset, index: -1, crc32: 0,
+    };
+    const entry = { rec, spoolOffset, digest: d, rank };
+    this.#deferred.push(entry);
+    this.#parked.set(rec, entry);
+    this.#dedup.set(key, rec);
+    this.stats.chunks++;
+    this.stats.uniqueBytes += size;
+    this.stats.compressedBytes += stored.length;
+    return rec;
+  }
+
+  /** Write the deferred chunks after the others, giving each its index and offsets. */
+  #placeDeferred(): void {
+    const sp = this.#spool;
+    if (!sp) return;
+    let buf = Buffer.allocUnsafe(this.options.chunkSize + 4096);
+    // Array.prototype.sort is stable: equal ranks keep their arrival (file offset) order.
+    const order = [...this.#deferred].sort((a, b) => a.rank - b.rank);
+    for (const { rec, spoolOffset, digest: d } of order) {
+      if (buf.length < rec.compressedSize) buf = Buffer.allocUnsafe(rec.compressedSize);
+      for (let got = 0; got < rec.compressedSize;) {
+        const n = readSync(sp.fd, buf, got, rec.compressedSize - got, spoolOffset + got);
+        if (n === 0) throw new Error(`prefetch spool ${sp.path} is short at offset ${spoolOffset + got}`);
+        got += n;
+      }
+      const placed = this.#newRecord(d, rec.compressedSize, (rec.flags & CHUNK_FLAG_COMPRESSED) !== 0, rec.uncompressedSize, rec.fileOffset);
+      // Files already hold `rec`: give it the placement rather than replacing it.
+      Object.assign(rec, { digest: placed.digest, compressedOffset: placed.compressedOffset, uncompressedOffset: placed.uncompressedOffset, index: placed.index });
+      this.#write(buf.subarray(0, rec.compressedSize));
+      this.#uncompressedPos += alignUp(rec.uncompressedSize, 4096);
+      this.records.push(rec);
+    }
+    this.#deferred = [];
+    this.#parked.clear();
+    this.#dropSpool();
+  }
+
+  #dropSpool(): void {
+    const sp = this.#spool;
+    if (!sp) return;
+    this.#spool = undefined;
+    try { closeSync(sp.fd); } catch { /* already closed */ }
+    try { unlinkSync(sp.path); } catch { /* already gone */ }
+  }
+
+  /** A record for the next chunk index at the current positions, its digest kept in the arena. */
+  #newRecord(d: Uint8Array, compressedSize: number, compressed: boolean, size: number, fileOffset: number): ChunkRecord {
     const n = this.records.length;
     if ((n + 1) * 32 > this.#digestArena.length) {
       const grown = new Uint8Array(this.#digestArena.length * 2);
@@ -101,26 +194,18 @@ export class BlobWriter {
       this.records.forEach((r, k) => { r.digest = grown.subarray(k * 32, k * 32 + 32); });
     }
     this.#digestArena.set(d, n * 32);
-    const rec: ChunkRecord = {
+    return {
       digest: this.#digestArena.subarray(n * 32, n * 32 + 32),
       blobIndex: this.options.blobIndex,
-      flags: c.compressed ? CHUNK_FLAG_COMPRESSED : 0,
-      compressedSize: c.data.length,
-      uncompressedSize: data.length,
+      flags: compressed ? CHUNK_FLAG_COMPRESSED : 0,
+      compressedSize,
+      uncompressedSize: size,
       compressedOffset: this.#pos,
       uncompressedOffset: this.#uncompressedPos,
       fileOffset,
-      index: this.records.length,
+      index: n,
       crc32: 0,
     };
-    this.#write(c.data);
-    this.#uncompressedPos += alignUp(data.length, 4096);
-    this.records.push(rec);
-    this.#dedup.set(key, rec);
-    this.stats.chunks++;
-    this.stats.uniqueBytes += data.length;
-    this.stats.compressedBytes += c.data.length;
-    return rec;
   }
 
   #write(data: Uint8Array): void {
@@ -164,6 +249,7 @@ export class BlobWriter {
    */
   finishData(): BlobEntry {
     const o = this.options;
+    this.#placeDeferred();
     this.#dataSize = this.#pos;
     this.#features = BLOB_FEATURE_ALIGNED | BLOB_FEATURE_CAP_TAR_TOC;
     if (this.#tarHeaders) {
@@ -252,6 +338,7 @@ export class BlobWriter {
 
   /** Close without finishing (on failure). */
   abort(): void {
+    this.#dropSpool();
     if (!this.#closed) {
       this.#closed = true;
       try { closeSync(this.#fd); } catch { /* already closed */ }

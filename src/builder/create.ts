@@ -89,7 +89,7 @@ export async function create(o: CreateOptions): Promise<CreateResult> {
     const warn = o.onWarn;
     const built = o.type === 'dir-rafs'
       ? buildFromDir(o.source as string, writer, { ...(warn ? { onWarn: warn } : {}), firstFiles: o.prefetch ?? [] })
-      : await buildFromTar(typeof o.source === 'string' ? createReadStream(o.source, { highWaterMark: 1 << 20 }) : o.source, writer, warn ? { onWarn: warn } : {});
+      : await buildFromTar(typeof o.source === 'string' ? createReadStream(o.source, { highWaterMark: 1 << 20 }) : o.source, writer, { ...(warn ? { onWarn: warn } : {}), prefetch: o.prefetch ?? [] });
     const root = built.root;
     dropWhiteouts(o.whiteoutSpec, root);
     const prefetch = (o.prefetch ?? []).map((p) => lookupPath(root, p)).filter((n): n is BuildNode => n !== undefined);

@@ -47,8 +47,11 @@ export function chunkLocalFile(writer: BlobWriter, path: string, size: number): 
   return out;
 }
 
-/** Chunk a stream of (offset, data) segments describing a file of `size` bytes (holes allowed). */
-export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<{ offset: number; data: Uint8Array }>, size: number, where: string): Promise<FileChunk[]> {
+/**
+ * Chunk a stream of (offset, data) segments describing a file of `size` bytes (holes allowed).
+ * `prefetchRank`: the file's rank in the prefetch table; its chunks go to the blob's prefetch run.
+ */
+export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<{ offset: number; data: Uint8Array }>, size: number, where: string, prefetchRank?: number): Promise<FileChunk[]> {
   const cs = writer.options.chunkSize;
   const out: FileChunk[] = [];
   if (size === 0) {
@@ -63,7 +66,7 @@ export async function chunkSegments(writer: BlobWriter, segments: AsyncIterable<
     // Complete every chunk that ends at or before `pos`.
     while (chunkStart < size && chunkStart + Math.min(cs, size - chunkStart) <= pos) {
       const len = Math.min(cs, size - chunkStart);
-      out.push({ blobIndex: writer.options.blobIndex, record: writer.addChunk(buf.subarray(0, len), chunkStart) });
+      out.push({ blobIndex: writer.options.blobIndex, record: writer.addChunk(buf.subarray(0, len), chunkStart, prefetchRank) });
       chunkStart += len;
       filled = 0;
       buf.fill(0, 0, Math.min(cs, Math.max(0, size - chunkStart)));

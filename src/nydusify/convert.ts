@@ -72,10 +72,15 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (t: T, k
   return out;
 }
 
-/** Convert one source layer (or reuse the cached conversion of the same source digest). */
+/**
+ * Convert one source layer (or reuse the cached conversion of the same source digest and build
+ * options; the prefetch list is one of them, since it decides where file data sits in the blob).
+ */
 async function convertLayer(src: ImageStore, layer: Descriptor, o: ConvertOptions): Promise<LayerOut> {
   const hex = layer.digest.replace(/^sha256:/, '');
-  const cacheDir = join(o.workDir, 'cache', `${hex}-${o.compressor}-${o.chunkSize}`);
+  const hint = o.prefetchPatterns.length === 0 || (o.prefetchPatterns.length === 1 && o.prefetchPatterns[0] === '/')
+    ? '' : `-p${createHash('sha256').update([...o.prefetchPatterns].sort().join('\n')).digest('hex').slice(0, 12)}`;
+  const cacheDir = join(o.workDir, 'cache', `${hex}-${o.compressor}-${o.chunkSize}${hint}`);
   const meta = join(cacheDir, 'layer.json');
   if (existsSync(meta)) {
     const cached = JSON.parse(readFileSync(meta, 'utf8')) as LayerOut;

@@ -20,6 +20,9 @@ import { makeMessyTree } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { cleanupTempDir, runOk, tempDir, withLoopErofs } from '../helpers/mounts.js';
 import { diffReport, extractTar, nydusOk, packLayer } from './e2e-util.js';
+import { RafsImage } from '../../src/image/rafs-image.js';
+import { fileSource } from '../../src/image/byte-source.js';
+import { S_IFMT, S_IFREG } from '../../src/format/v6/constants.js';
 
 /** The one entry of the messy tree a tar cannot carry. */
 const SOCKET = 'special/socket';
@@ -102,4 +105,83 @@ test('OCI layer (tar+gzip) → create -t tar-rafs → export --block → kernel 
   await nydusOk(['export', '--block', '-B', boot, '-D', blobs, '-O', image]);
   const diffs = await withLoopErofs(image, (mnt) => compareTrees(reference, mnt));
   assert.deepEqual(diffs, [], diffReport('extracted layer vs. kernel mount', diffs));
+});
+
+test('tar-rafs with a prefetch list: the listed files\' chunks come last in the blob, together, and the image still round trips', async (t) => {
+  const dir = await tempDir(t);
+  const boot = path.join(dir, 'boot');
+  const blobs = path.join(dir, 'blobs');
+  await fsp.mkdir(blobs);
+  // Every second regular file of the extracted layer, plus one whole directory.
+  const files: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fsp.readdir(path.join(reference, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile()) files.push(r);
+    }
+  };
+  await walk('');
+  files.sort();
+  // Listed in an order unlike the tar's (reversed), as a start-up trace would be.
+  const listed = files.filter((_, k) => k % 2 === 1).reverse();
+  const someDir = files.find((f) => f.includes('/'))?.split('/')[0] as string;
+  const input = [...listed.map((f) => `/${f}`), `/${someDir}`].join('\n') + '\n';
+  await nydusOk(['create', '-t', 'tar-rafs', '--prefetch-policy', 'fs', '-B', boot, '-D', blobs, layers.gzip], { input });
+  await nydusOk(['check', '-B', boot, '-D', blobs, '-q']);
+
+  const img = new RafsImage(fileSource(boot));
+  const covered = (f: string): boolean => listed.includes(f) || f.startsWith(`${someDir}/`);
+  try {
+    const listedChunks = new Set<number>();
+    const otherChunks = new Set<number>();
+    for (const f of files) {
+      const ino = img.resolve(`/${f}`);
+      assert.ok(ino, f);
+      if ((ino.mode & S_IFMT) !== S_IFREG || ino.size === 0) continue;
+      for (const c of img.chunkIndexes(ino)) (covered(f) ? listedChunks : otherChunks).add(c.chunkIndex);
+    }
+    // Chunks shared by listed and unlisted files (same data) are left out of the comparison: each
+    // is stored once, wherever the first file holding it put it.
+    const onlyListed = [...listedChunks].filter((c) => !otherChunks.has(c));
+    const onlyOther = [...otherChunks].filter((c) => !listedChunks.has(c));
+    assert.ok(onlyListed.length > 0 && onlyOther.length > 0);
+    assert.ok(Math.min(...onlyListed) > Math.max(...onlyOther), `prefetch chunks ${onlyListed.join(',')} all after the others (up to ${Math.max(...onlyOther)})`);
+    // In the run, files come in the order of the list (the order the workload opens them); a file
+    // whose data an earlier listed file already holds (dedup) points back to it.
+    const seen = new Set<number>();
+    let last = -1;
+    let placed = 0;
+    for (const f of listed) {
+      const ino = img.resolve(`/${f}`);
+      if (!ino || (ino.mode & S_IFMT) !== S_IFREG || ino.size === 0) continue;
+      const cs = img.chunkIndexes(ino).map((c) => c.chunkIndex).filter((c) => onlyListed.includes(c));
+      const fresh = cs.filter((c) => !seen.has(c));
+      for (const c of cs) seen.add(c);
+      if (fresh.length === 0) continue;
+      assert.ok(Math.min(...fresh) > last, `${f}: its chunks ${fresh.join(',')} come after those of the files listed before it (${last})`);
+      last = Math.max(...fresh);
+      placed++;
+    }
+    assert.ok(placed > 3);
+    let prevC = -1;
+    let prevU = -1;
+    for (let i = 0; ; i++) {
+      const r = img.chunkRecordByIndex(0, i);
+      if (!r) break;
+      assert.ok(r.compressedOffset > prevC && r.uncompressedOffset > prevU, `chunk ${i}: offsets increase with the index`);
+      prevC = r.compressedOffset;
+      prevU = r.uncompressedOffset;
+    }
+  } finally {
+    img.close();
+  }
+  const tarFile = path.join(dir, 'unpacked.tar');
+  await nydusOk(['unpack', '-B', boot, '-D', blobs, '-o', tarFile]);
+  const out = path.join(dir, 'out');
+  await extractTar(tarFile, out);
+  const diffs = await compareTrees(reference, out);
+  assert.deepEqual(diffs, [], diffReport('extracted layer vs. extracted unpack', diffs));
+  const leftovers = (await fsp.readdir(blobs)).filter((n) => n.includes('spool'));
+  assert.deepEqual(leftovers, [], 'no spool file left');
 });

@@ -15,6 +15,39 @@ import { copyAttrs, ensureDir, isDir, lookupPath, makeNode, newDirNode, utf8Key,
 /** Options of a tar build. */
 export interface TarSourceOptions {
   onWarn?: (code: string, message: string) => void;
+  /**
+   * Paths of the prefetch table (absolute; a directory stands for everything under it), in the
+   * order the workload opens them. Data of the files they cover is placed together after the
+   * other chunks of the blob, in that order, since a stream cannot be reordered as it passes
+   * (see blob-writer.ts). "/" alone (everything) changes nothing.
+   */
+  prefetch?: readonly string[];
+}
+
+/**
+ * Rank of a tar path in the prefetch table: the position of the first pattern that covers it (the
+ * path itself or a directory above it), or undefined when none does. The whole function is
+ * undefined when the table covers nothing or everything ("/").
+ */
+export function prefetchMatcher(paths: readonly string[]): ((tarPath: string) => number | undefined) | undefined {
+  const rank = new Map<string, number>();
+  for (const p of paths) {
+    const clean = p.split('/').filter((x) => x !== '' && x !== '.').join('/');
+    if (clean === '') return undefined;
+    if (!rank.has(clean)) rank.set(clean, rank.size);
+  }
+  if (rank.size === 0) return undefined;
+  return (tarPath: string): number | undefined => {
+    let best: number | undefined;
+    let p = tarPath;
+    for (;;) {
+      const r = rank.get(p);
+      if (r !== undefined && (best === undefined || r < best)) best = r;
+      const cut = p.lastIndexOf('/');
+      if (cut < 0) return best;
+      p = p.slice(0, cut);
+    }
+  };
 }
 
 const TYPE_BITS: Record<TarEntry['type'], number> = {
@@ -41,6 +74,7 @@ function xattrsOf(e: TarEntry, onWarn: TarSourceOptions['onWarn']): Xattr[] {
 /** Read a layer stream and return the tree; file data goes to `writer`. */
 export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: BlobWriter, options: TarSourceOptions = {}): Promise<{ root: BuildNode }> {
   const root = newDirNode();
+  const inPrefetch = prefetchMatcher(options.prefetch ?? []);
   let current: TarEntry | undefined;
   try {
     await readEntries();
@@ -88,7 +122,7 @@ export async function buildFromTar(input: AsyncIterable<Uint8Array>, writer: Blo
         if (e.type === 'symlink') node.target = new Uint8Array(Buffer.from(e.linkname, 'utf8'));
         if (e.type === 'file') {
           node.size = e.size;
-          node.chunks = await chunkSegments(writer, e.body(), e.size, e.path);
+          node.chunks = await chunkSegments(writer, e.body(), e.size, e.path, inPrefetch?.(e.path));
         }
       }
       children.set(key, node);
