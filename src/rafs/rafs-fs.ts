@@ -25,6 +25,8 @@ export interface RafsFsOptions {
   metrics: FsMetrics;
   /** Serve xattrs (`enable_xattr`); when off, xattr requests answer ENOSYS as nydusd does. */
   enableXattr: boolean;
+  /** Answer OPEN with ENOSYS so that the kernel stops sending OPEN/RELEASE (see open). */
+  statelessOpen?: boolean;
   /** Seconds the kernel may cache entries and attributes (immutable image: long). */
   entryTimeout?: number;
   attrTimeout?: number;
@@ -164,15 +166,28 @@ export class RafsFs implements FileSystem {
     });
   }
 
+  /**
+   * Files need no open state either. With `statelessOpen`, OPEN answers ENOSYS once checked:
+   * the kernel (FUSE 7.23+) takes that as success, keeps the page cache, and sends no more OPEN
+   * or RELEASE for the mount — two round trips saved on every file opened, which is a third of
+   * the requests of a container start-up. READ then finds the inode by nodeid, and the metrics
+   * count an open at each read from offset 0.
+   */
   open(nodeid: number, flags: number): Promise<OpenResult> {
-    return this.#run('open', () => {
+    const opened = this.#run('open', (): OpenResult | undefined => {
       if ((flags & 3) !== 0) throw new FuseError(ERRNO.EROFS, 'read-only file system');
       const i = this.#inode(nodeid);
       if ((i.mode & S_IFMT) === S_IFDIR) throw new FuseError(ERRNO.EISDIR, 'is a directory');
+      if (this.#o.statelessOpen) return undefined;
       const fh = this.#nextFh++;
       this.#files.set(fh, { inode: i, chunks: undefined });
       this.metrics.open(i.nid, () => this.pathOf(i.nid));
       return { fh, keepCache: true };
+    });
+    // The ENOSYS of a stateless open is the protocol, not a failure: outside #run's error count.
+    return opened.then((r) => {
+      if (!r) throw new FuseError(ERRNO.ENOSYS, 'files are stateless');
+      return r;
     });
   }
 
@@ -181,6 +196,7 @@ export class RafsFs implements FileSystem {
       let f = this.#files.get(fh);
       if (!f) {
         f = { inode: this.#inode(nodeid), chunks: undefined };
+        if (offset === 0) this.metrics.open(f.inode.nid, () => this.pathOf(f?.inode.nid ?? 0));
       }
       const i = f.inode;
       if ((i.mode & S_IFMT) !== S_IFREG) throw new FuseError(ERRNO.EINVAL, 'not a regular file');

@@ -75,6 +75,11 @@ export interface CachedBlob {
   readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal): Promise<Uint8Array[]>;
   /** Fetch chunks into the cache in the background (lower priority than readChunks). */
   prefetch(chunks: readonly ChunkRecord[]): Promise<void>;
+  /**
+   * Call `listener` with every chunk fetched and verified from now on (demand, amplification or
+   * prefetch), as soon as it is decoded. Returns the function that stops it.
+   */
+  onData(listener: (rec: ChunkRecord, data: Uint8Array) => void): () => void;
 }
 
 /** The daemon-wide cache of all blobs. */

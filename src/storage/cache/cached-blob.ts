@@ -27,7 +27,8 @@ import { decodeChunk } from '../../blob/chunk-reader.js';
 import type { BlobBackend } from '../blob-backend.js';
 import type { BlobCacheMetrics, BlobCacheOptions, BlobInfo, CachedBlob } from '../blob-cache.js';
 import { openChunkMap, type ChunkStateMap } from './chunk-map.js';
-import { SyncCoalescer, preadExact, pwriteAll } from './file-io.js';
+import { SyncCoalescer, preadExact, pwritevAll } from './file-io.js';
+import type { RecentChunks } from './recent-chunks.js';
 import { planFetches, spanOf } from './fetch-plan.js';
 import type { PrefetchQueue } from './prefetch-queue.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -46,7 +47,15 @@ export interface CachedBlobContext {
   logger: Logger;
   queue: PrefetchQueue;
   limiter: RateLimiter;
+  /** Chunks just decoded, answered from memory before the data file. */
+  recent: RecentChunks;
 }
+
+/** How long chunk writes wait to share one fdatasync (the chunk map follows the sync). */
+const SYNC_DELAY_MS = 500;
+
+/** Zeros that pad a chunk to the 4 KiB boundary where the next one starts in the data file. */
+const ZEROS = new Uint8Array(4096);
 
 interface Inflight {
   promise: Promise<Uint8Array>;
@@ -84,6 +93,7 @@ export class FileCachedBlob implements CachedBlob {
   readonly #tasks = new Set<Promise<void>>();
   #chunkAt: ((index: number) => ChunkRecord | undefined) | undefined;
   #closed = false;
+  readonly #listeners = new Set<(rec: ChunkRecord, data: Uint8Array) => void>();
 
   /** Open or create the cache files of `info` (synchronous, once per blob). */
   constructor(info: BlobInfo, backend: BlobBackend, ctx: CachedBlobContext) {
@@ -109,7 +119,7 @@ export class FileCachedBlob implements CachedBlob {
       throw new BackendError('ERR_CACHE_IO', `Cannot open the cache of blob ${info.blobId} in ${dir}: ${(e as Error).message}`, { errno: EIO, cause: e });
     }
     this.#dataFd = fd;
-    this.#sync = new SyncCoalescer(fd);
+    this.#sync = new SyncCoalescer(fd, SYNC_DELAY_MS);
   }
 
   /** Another opener of the same blob: remember its backend (used when the first one is closed). */
@@ -119,6 +129,11 @@ export class FileCachedBlob implements CachedBlob {
     }
     if (!this.#backends.includes(backend)) this.#backends.push(backend);
     this.#chunkAt ??= info.chunkAt;
+  }
+
+  onData(listener: (rec: ChunkRecord, data: Uint8Array) => void): () => void {
+    this.#listeners.add(listener);
+    return () => { this.#listeners.delete(listener); };
   }
 
   /** Chunks marked ready. */
@@ -152,10 +167,13 @@ export class FileCachedBlob implements CachedBlob {
     const ready: { pos: number; rec: ChunkRecord }[] = [];
     const missingPos: { pos: number; rec: ChunkRecord }[] = [];
     const toFetch: ChunkRecord[] = [];
+    const recent = this.#ctx.recent;
     chunks.forEach((rec, pos) => {
       if (this.#map.isReady(rec.index)) {
         m.hits++;
-        ready.push({ pos, rec });
+        const held = recent.get(this.info.blobId, rec.index);
+        if (held) out[pos] = Promise.resolve(held);
+        else ready.push({ pos, rec });
         return;
       }
       m.misses++;
@@ -288,10 +306,33 @@ export class FileCachedBlob implements CachedBlob {
     }
     if (good.length === 0) return;
     const indexes = good.map((g) => g.rec.index);
-    // Write first, so that readers see the chunks ready (in the page cache) once they have them.
+    for (const g of good) {
+      this.#ctx.recent.put(id, g.rec.index, g.data);
+      for (const l of this.#listeners) {
+        try {
+          l(g.rec, g.data);
+        } catch (e) {
+          this.#ctx.logger.warn('blob cache: data listener failed', { blobId: id, chunk: g.rec.index, error: (e as Error).message });
+        }
+      }
+    }
+    // Write first, so that readers see the chunks ready (in the page cache) once they have them:
+    // chunks that follow each other in the data file in one pwritev, padded to their 4 KiB starts.
     let written = false;
     try {
-      await Promise.all(good.map((g) => pwriteAll(this.#dataFd, g.data, g.rec.uncompressedOffset)));
+      const runs: { start: number; parts: Uint8Array[]; end: number }[] = [];
+      for (const g of good) {
+        const r = runs[runs.length - 1];
+        const pad = r ? g.rec.uncompressedOffset - r.end : -1;
+        if (r && pad >= 0 && pad < ZEROS.length) {
+          if (pad > 0) r.parts.push(ZEROS.subarray(0, pad));
+          r.parts.push(g.data);
+          r.end = g.rec.uncompressedOffset + g.data.length;
+        } else {
+          runs.push({ start: g.rec.uncompressedOffset, parts: [g.data], end: g.rec.uncompressedOffset + g.data.length });
+        }
+      }
+      await Promise.all(runs.map((r) => pwritevAll(this.#dataFd, r.parts, r.start)));
       this.#map.markReady(indexes);
       written = true;
     } catch (e) {
@@ -302,13 +343,14 @@ export class FileCachedBlob implements CachedBlob {
       g.entry.resolve(g.data);
     }
     if (!written) return;
-    // Then make the data durable before its bits may reach the chunk map file.
-    try {
-      await this.#sync.sync();
-      this.#map.persist(indexes);
-    } catch (e) {
-      this.#ctx.logger.warn('blob cache: cannot sync the cache file', { blobId: id, error: (e as Error).message });
-    }
+    // Then make the data durable before its bits may reach the chunk map file. In the
+    // background: the fetch (and the prefetch worker running it) is done once readers have the
+    // data, and close() still waits for this task.
+    const durable: Promise<void> = this.#sync.sync().then(
+      () => this.#map.persist(indexes),
+      (e: unknown) => this.#ctx.logger.warn('blob cache: cannot sync the cache file', { blobId: id, error: (e as Error).message }),
+    ).finally(() => this.#tasks.delete(durable));
+    this.#tasks.add(durable);
   }
 
   prefetch(chunks: readonly ChunkRecord[]): Promise<void> {
@@ -339,7 +381,12 @@ export class FileCachedBlob implements CachedBlob {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
+    this.#sync.flush();
+    while (this.#tasks.size > 0) {
+      await Promise.race([Promise.all([...this.#tasks]), new Promise((r) => setTimeout(r, 10))]);
+      this.#sync.flush();
+    }
+    this.#ctx.recent.dropBlob(this.info.blobId);
     await this.#map.close();
     closeSync(this.#dataFd);
   }

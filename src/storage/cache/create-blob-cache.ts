@@ -12,6 +12,7 @@ import { isPlainBlobId } from '../blob-id.js';
 import { FileCachedBlob, type CachedBlobContext } from './cached-blob.js';
 import { PrefetchQueue } from './prefetch-queue.js';
 import { createRateLimiter, systemClock, type Clock } from './rate-limiter.js';
+import { RecentChunks } from './recent-chunks.js';
 
 /** Collaborators of the cache (all optional). */
 export interface BlobCacheDeps {
@@ -38,6 +39,9 @@ export function createBlobCacheManager(options: BlobCacheOptions, deps: BlobCach
   return new FileCacheManager(options, deps);
 }
 
+/** Bytes of just-decoded chunks kept in memory for the reads that usually follow (recent-chunks.ts). */
+const RECENT_CHUNKS_BUDGET = 32 << 20;
+
 class FileCacheManager implements BlobCacheManager {
   readonly metrics: BlobCacheMetrics = { hits: 0, misses: 0, prefetchBytes: 0, prefetchChunks: 0, errors: 0, inflight: 0 };
   readonly #ctx: CachedBlobContext;
@@ -53,6 +57,7 @@ class FileCacheManager implements BlobCacheManager {
       logger: deps.logger ?? nullLogger,
       queue: new PrefetchQueue(o.prefetch.threads),
       limiter: createRateLimiter(o.prefetch.bandwidthRate, deps.clock ?? systemClock),
+      recent: new RecentChunks(RECENT_CHUNKS_BUDGET),
     };
   }
 
