@@ -92,7 +92,7 @@ export function createDaemonControl(o: ControlOptions): DaemonControl {
           return undefined;
         case 'metrics': {
           if (req.what === 'inflight') {
-            return [...d.mounts.values()].map((m) => ({ id: m.mountpoint, inflight: m.session.stats.inflight, blobcache_inflight: m.cache.metrics.inflight }));
+            return [...d.mounts.values()].map((m) => ({ id: m.mountpoint, inflight: m.session.stats.inflight, blobcache_inflight: m.cache.metrics.inflight, fuse_requests: m.session.stats.requests }));
           }
           const m = pick(d, req.id);
           switch (req.what) {

@@ -9,6 +9,12 @@ import type { BackendConfig } from '../storage/blob-backend.js';
 /** The validated daemon/mount configuration. */
 export interface DaemonConfig {
   backend: BackendConfig;
+  /**
+   * `fs_driver`: "fusedev" (default) serves the whole file system over FUSE; "erofs" lets the
+   * kernel's EROFS serve the bootstrap (metadata at kernel speed, no daemon round trip per lookup)
+   * and serves only blob data, on demand, as FUSE files under loop devices.
+   */
+  fsDriver: 'fusedev' | 'erofs';
   cache: {
     /** blobcache / filecache persist under workDir; dummycache keeps nothing across restarts. */
     type: 'blobcache' | 'dummycache';
@@ -76,7 +82,10 @@ export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig 
   const mode = top.mode ?? 'direct';
   if (mode !== 'direct' && mode !== 'cached') bad('mode', `"${String(mode)}" is not direct or cached`);
   const fp = obj(top.fs_prefetch, 'fs_prefetch');
+  const fsDriver = top.fs_driver ?? 'fusedev';
+  if (fsDriver !== 'fusedev' && fsDriver !== 'erofs') bad('fs_driver', `"${String(fsDriver)}" is not fusedev or erofs`);
   return {
+    fsDriver,
     backend: { type: backend.type, config: obj(backend.config, 'device.backend.config') },
     cache: { type: cacheType === 'dummycache' ? 'dummycache' : 'blobcache', workDir: typeof workDir === 'string' ? workDir : '' },
     mode,

@@ -4,8 +4,8 @@
  * machine and everything the API reports. The composition root of fs, storage and fuse.
  * @module
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NydusError, UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -21,6 +21,8 @@ import { createBackend } from '../storage/create-backend.js';
 import { createBlobCacheManager } from '../storage/cache/create-blob-cache.js';
 import { mountFuse, type FuseSession } from '../fuse/session.js';
 import { RafsFs } from '../rafs/rafs-fs.js';
+import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
+import { attachLoop, detachLoop, mountErofs, unmountErofs } from '../fuse/erofs-mount.js';
 import { FsMetrics } from '../rafs/fs-metrics.js';
 import type { DaemonConfig } from './config.js';
 
@@ -54,6 +56,11 @@ export interface MountedImage {
   mountedAt: number;
   /** Settles when the mount's prefetch is done. */
   prefetch: Promise<void>;
+  /**
+   * fs_driver "erofs": the kernel mount's parts, undone in reverse. `session` is then the FUSE
+   * mount of the blob files and `fs` only keeps (empty) metrics.
+   */
+  kernel?: { stateDir: string; loops: string[] };
 }
 
 /** Options of a daemon. */
@@ -68,6 +75,19 @@ const PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
 
 /** Load a bootstrap file, or the bootstrap inlined in a blob. Blob ids "xxxx…" take the file's name. */
 export function loadImage(source: string): RafsImage {
+  const image = new RafsImage(bufferSource(readBootstrap(source), source));
+  const name = basename(source).replace(/\.(boot|bootstrap)$/, '');
+  for (const b of image.blobs) {
+    if (b.slot.blobId === PLACEHOLDER_BLOB_ID && /^[0-9a-f]{64}$/.test(name)) {
+      (b.slot as { blobId: string }).blobId = name;
+      (b.entry as { blobId: string }).blobId = name;
+    }
+  }
+  return image;
+}
+
+/** The bytes of a bootstrap file, or of the bootstrap inlined in a blob. */
+export function readBootstrap(source: string): Uint8Array {
   let buf: Uint8Array;
   try {
     if (statSync(source).isDirectory()) throw new UsageError('ERR_BAD_SOURCE', `Cannot mount ${source}: it is a directory, not a bootstrap`);
@@ -78,15 +98,7 @@ export function loadImage(source: string): RafsImage {
   }
   const magic = buf.length >= 1028 ? new DataView(buf.buffer, buf.byteOffset + 1024, 4).getUint32(0, true) : 0;
   if (magic !== EROFS_SUPER_MAGIC) buf = readInlineBootstrap(bufferSource(buf, source));
-  const image = new RafsImage(bufferSource(buf, source));
-  const name = basename(source).replace(/\.(boot|bootstrap)$/, '');
-  for (const b of image.blobs) {
-    if (b.slot.blobId === PLACEHOLDER_BLOB_ID && /^[0-9a-f]{64}$/.test(name)) {
-      (b.slot as { blobId: string }).blobId = name;
-      (b.entry as { blobId: string }).blobId = name;
-    }
-  }
-  return image;
+  return buf;
 }
 
 /** The running daemon. */
@@ -184,16 +196,22 @@ export class Daemon {
         }, backend));
         const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
         const fs = new RafsFs({
-          image, blobs, metrics, enableXattr: req.config.enableXattr,
+          image, blobs, metrics, enableXattr: req.config.enableXattr, statelessOpen: true,
           defaultUid: process.geteuid?.() ?? 0, defaultGid: process.getegid?.() ?? 0,
         });
-        const session = await mountFuse({
-          mountpoint: req.mountpoint, fs, fsName: 'nydusfs', subtype: 'nydusfs', logger: log,
-          threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
-        });
+        let kernel: MountedImage['kernel'];
+        let session: FuseSession;
+        if (req.config.fsDriver === 'erofs') {
+          ({ session, kernel } = await this.#mountKernelErofs(req, image, blobs, log));
+        } else {
+          session = await mountFuse({
+            mountpoint: req.mountpoint, fs, fsName: 'nydusfs', subtype: 'nydusfs', logger: log,
+            threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
+          });
+        }
         const m: MountedImage = {
           mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
-          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(),
+          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(), ...(kernel ? { kernel } : {}),
         };
         this.mounts.set(req.mountpoint, m);
         void session.closed.then(() => {
@@ -220,10 +238,54 @@ export class Daemon {
       const m = this.mounts.get(mountpoint);
       if (!m) throw new UsageError('ERR_NOT_MOUNTED', `Cannot unmount ${mountpoint}: nothing is mounted there by this daemon`);
       this.mounts.delete(mountpoint);
-      await m.session.unmount();
+      if (m.kernel) await this.#unmountKernelErofs(mountpoint, m.session, m.kernel);
+      else await m.session.unmount();
       await this.#releaseBackend(m.backend);
       this.#logger.info('unmounted', { mountpoint });
     });
+  }
+
+  /**
+   * fs_driver "erofs": the blobs as FUSE files in a private directory, a loop device over each and
+   * over the bootstrap, then the kernel's EROFS at the mountpoint. Undone in reverse on failure.
+   */
+  async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
+    const stateDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
+    const blobDir = join(stateDir, 'blobs');
+    mkdirSync(blobDir);
+    const bootFile = join(stateDir, 'bootstrap');
+    writeFileSync(bootFile, readBootstrap(req.source));
+    const loops: string[] = [];
+    let session: FuseSession | undefined;
+    try {
+      const blobFs = new BlobDeviceFs(image, blobs);
+      const s = await mountFuse({
+        mountpoint: blobDir, fs: blobFs, fsName: 'nydus-blobs', subtype: 'nydusblob', logger: log,
+        threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
+      });
+      session = s;
+      loops.push(await attachLoop(bootFile));
+      for (const b of image.blobs) loops.push(await attachLoop(join(blobDir, BlobDeviceFs.fileName(b.index))));
+      await mountErofs(loops[0] as string, loops.slice(1), req.mountpoint);
+      const stopPush = blobFs.pushFetchedData((nodeid, offset, data) => s.notifyStore(nodeid, offset, data));
+      void s.closed.then(() => {
+        stopPush();
+        log.info('blob files closed', { ...blobFs.stats });
+      });
+      return { session, kernel: { stateDir, loops } };
+    } catch (e) {
+      for (const l of loops.reverse()) await detachLoop(l).catch(() => undefined);
+      await session?.unmount().catch(() => undefined);
+      rmSync(stateDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async #unmountKernelErofs(mountpoint: string, session: FuseSession, k: { stateDir: string; loops: string[] }): Promise<void> {
+    await unmountErofs(mountpoint);
+    for (const l of [...k.loops].reverse()) await detachLoop(l).catch((e: unknown) => this.#logger.warn('loop detach failed', { device: l, error: (e as Error).message }));
+    await session.unmount();
+    rmSync(k.stateDir, { recursive: true, force: true });
   }
 
   /** Unmount everything and release every resource. */

@@ -77,17 +77,19 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a program (no shell) with `extraFd` as its fd 3 when given; collects stderr. */
-function run(cmd: string, args: readonly string[], extraFd?: number): Promise<RunResult> {
+/** Runs a program (no shell) with `extraFd` as its fd 3 when given; collects stderr (and stdout). */
+export function run(cmd: string, args: readonly string[], extraFd?: number): Promise<RunResult & { stdout: string }> {
   return new Promise((resolve, reject) => {
-    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'pipe'];
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
     if (extraFd !== undefined) stdio.push(extraFd);
     const child = spawn(cmd, args, { stdio });
     const err: Buffer[] = [];
+    const out: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.once('error', reject);
     child.once('close', (code, signal) => {
-      resolve({ code: code ?? -1, stderr: Buffer.concat(err).toString('utf8').trim() || (signal ? `killed by ${signal}` : '') });
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8').trim(), stderr: Buffer.concat(err).toString('utf8').trim() || (signal ? `killed by ${signal}` : '') });
     });
   });
 }

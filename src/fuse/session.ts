@@ -23,7 +23,9 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileSystem } from './file-system.js';
 import { NydusError } from '../util/errors.js';
-import { FUSE_MIN_READ_BUFFER, IN_HEADER_SIZE, initFlagNames } from './abi/index.js';
+import {
+  FUSE_MIN_READ_BUFFER, FuseNotify, IN_HEADER_SIZE, NOTIFY_STORE_OUT_SIZE, OUT_HEADER_SIZE, encodeNotifyStoreOut, encodeOutHeader, initFlagNames,
+} from './abi/index.js';
 import { Dispatcher, MAX_WRITE, type FuseLogger, type FuseStats, type InitResult } from './dispatch.js';
 import { abortConnection, mountFuseDevice, setReadAheadKb, topMountAt, umount } from './mount.js';
 
@@ -78,6 +80,15 @@ export interface FuseSession {
    * `unmountTimeoutMs` passes, then the connection is aborted. Idempotent.
    */
   unmount(): Promise<void>;
+  /**
+   * Push `data` into the kernel's page cache of `nodeid` at `offset` (FUSE_NOTIFY_STORE), so
+   * reads of it need no READ request. The node must be known to the kernel (looked up). Resolves
+   * false when the kernel refused it (the node is gone) or the session has ended.
+   *
+   * Written from the threadpool, never the main thread: the kernel locks each page it stores
+   * into, and a page may be locked by a READ that only this process's main thread can answer.
+   */
+  notifyStore(nodeid: number, offset: number, data: readonly Uint8Array[]): Promise<boolean>;
 }
 
 /** Read buffer per worker: the kernel wants room for a header, a write_in and max_write bytes. */
@@ -187,6 +198,18 @@ function releaseWorkers(n: number): void {
 }
 
 class Session implements FuseSession {
+  notifyStore(nodeid: number, offset: number, data: readonly Uint8Array[]): Promise<boolean> {
+    if (this.#ended) return Promise.resolve(false);
+    const size = data.reduce((n, d) => n + d.length, 0);
+    const head = new Uint8Array(OUT_HEADER_SIZE + NOTIFY_STORE_OUT_SIZE);
+    const view = new DataView(head.buffer);
+    encodeOutHeader({ len: head.length + size, error: FuseNotify.STORE, unique: 0n }, view, 0);
+    encodeNotifyStoreOut({ nodeid: BigInt(nodeid), offset: BigInt(offset), size }, view, OUT_HEADER_SIZE);
+    return new Promise((resolve) => {
+      fs.writev(this.#fd, [head, ...data], (err) => resolve(!err));
+    });
+  }
+
   readonly mountpoint: string;
   readonly closed: Promise<void>;
   readonly #handle: fsp.FileHandle;

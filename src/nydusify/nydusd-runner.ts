@@ -94,7 +94,7 @@ export async function startNydusdMount(o: {
   const end = Date.now() + (o.timeoutMs ?? 30_000);
   try {
     for (;;) {
-      if (await topMountAt(mnt).then((m) => m !== undefined && m.fstype.startsWith('fuse'))) break;
+      if (await topMountAt(mnt).then((m) => m !== undefined && (m.fstype.startsWith('fuse') || m.fstype === 'erofs'))) break;
       if (!alive()) throw new NydusError('ERR_NYDUSD', `Cannot mount with nydusd: it exited (${child.exitCode ?? child.signalCode ?? 'not started'}) before mounting ${mnt}${stderr ? `:\n${stderr.trim()}` : ''}`);
       if (Date.now() > end) throw new NydusError('ERR_NYDUSD', `Cannot mount with nydusd: ${mnt} is not mounted after ${o.timeoutMs ?? 30_000} ms${stderr ? `:\n${stderr.trim()}` : ''}`);
       await new Promise((r) => setTimeout(r, 50));

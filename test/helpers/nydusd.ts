@@ -74,7 +74,7 @@ export async function startNydusd(o: { dir: string; config?: string; bootstrap?:
     args.push('--mountpoint', o.mountpoint);
   }
   args.push(...(o.extraArgs ?? []));
-  const child = spawn(path.join(REPO_ROOT, 'bin/nydusd'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.env['NYDUSD_BIN'] ?? path.join(REPO_ROOT, 'bin/nydusd'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); if (stderr.length > 1 << 20) stderr = stderr.slice(-(1 << 19)); });
   const mounts = new Set<string>(o.mountpoint ? [o.mountpoint] : []);

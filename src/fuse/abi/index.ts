@@ -16,3 +16,4 @@ export * from './forget.js';
 export * from './interrupt.js';
 export * from './access.js';
 export { need, getOffset } from './check.js';
+export * from './notify.js';
