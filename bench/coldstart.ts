@@ -8,7 +8,12 @@
  * deterministic choice of files making ~5% of each image's bytes.
  *
  *  - Nydus: fetch manifest + bootstrap layer (RegistryClient) + start nydusd (registry backend,
- *    empty blob cache) + read the start-up set through FUSE.
+ *    empty blob cache) + read the start-up set. The image is converted with the start-up list as
+ *    `--prefetch-patterns` (what a user does with a recorded start-up trace: those files' data is
+ *    placed together, in that order, at the end of each blob) and runs two ways:
+ *      fusedev — the whole file system over FUSE, nydusd's defaults (no prefetch, 1 MiB amplify);
+ *      erofs   — fs_driver "erofs": the kernel's EROFS serves the bootstrap, nydusd the blob data
+ *                on demand, with fs_prefetch of the bootstrap's prefetch table (8 threads, 4 MiB).
  *  - OCI:   `skopeo copy docker://… oci:DIR` + `tar -xzf` of every layer in order + read the
  *    start-up set from the unpacked rootfs.
  *
@@ -17,7 +22,6 @@
  *
  * Usage: npm run bench:coldstart      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,52 +32,12 @@ import { startRegistry, type StartedRegistry } from '../test/helpers/registry.js
 import { startNginxProxy, type NginxProxy } from '../test/helpers/nginx.js';
 import { nydusdConfig, startNydusd, type NydusdHandle } from '../test/helpers/nydusd.js';
 import { RegistryClient } from '../src/registry/registry-client.js';
+import { MiB, collectFiles, dropCaches, elapsed, fmtMiB, fmtS, planImage } from './bench-images.js';
 
-const MiB = 2 ** 20;
 const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
 const LAYERS = 3;
-const STARTUP_SHARE = 0.05;
-const MAX_FILE = 64 * MiB;
 
-const fmtMiB = (n: number): string => `${(n / MiB).toFixed(1)}`;
-const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)}`;
 const log = (s: string): void => { process.stderr.write(`[coldstart] ${s}\n`); };
-
-interface SrcFile { abs: string; rel: string; size: number; key: string }
-
-/** Regular files of /usr/lib and /usr/share in a fixed pseudo-random order (by sha1 of the path). */
-function collectFiles(): SrcFile[] {
-  const out: SrcFile[] = [];
-  const walk = (dir: string): void => {
-    let ents: fs.Dirent[];
-    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
-    for (const e of ents) {
-      const abs = path.join(dir, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) {
-        try {
-          const st = fs.statSync(abs);
-          if (st.size > 0 && st.size <= MAX_FILE) {
-            fs.accessSync(abs, fs.constants.R_OK);
-            out.push({ abs, rel: abs.slice(1), size: st.size, key: createHash('sha1').update(abs).digest('hex') });
-          }
-        } catch { /* unreadable: skip */ }
-      }
-    }
-  };
-  walk('/usr/lib');
-  walk('/usr/share');
-  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-function elapsed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  return fn().then((v) => [v, performance.now() - t0]);
-}
-
-async function dropCaches(): Promise<void> {
-  await runOk('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
-}
 
 /** Reads every start-up file under `root` with `xargs -P4 cat`; returns the bytes read. */
 async function readStartup(root: string, files: string[]): Promise<number> {
@@ -125,7 +89,15 @@ async function ociColdStart(host: string, repo: string, dir: string, startup: st
   };
 }
 
-async function nydusColdStart(host: string, repo: string, dir: string, startup: string[], ngx: NginxProxy | undefined): Promise<PathResult> {
+/** How nydusd runs in a Nydus cold start. */
+interface NydusVariant { name: 'fusedev' | 'erofs'; prefetch: boolean; extra: Record<string, unknown> }
+
+const VARIANTS: readonly NydusVariant[] = [
+  { name: 'fusedev', prefetch: false, extra: {} },
+  { name: 'erofs', prefetch: true, extra: { fs_driver: 'erofs', fs_prefetch: { enable: true, threads_count: 8, merging_size: 4 << 20, bandwidth_rate: 0, prefetch_all: false } } },
+];
+
+async function nydusColdStart(host: string, repo: string, dir: string, startup: string[], ngx: NginxProxy | undefined, v: NydusVariant): Promise<PathResult> {
   const bx = path.join(dir, 'bx');
   const mnt = path.join(dir, 'mnt');
   fs.mkdirSync(bx, { recursive: true });
@@ -149,7 +121,7 @@ async function nydusColdStart(host: string, repo: string, dir: string, startup: 
     });
     const [handle, startMs] = await elapsed(() => startNydusd({
       dir, bootstrap: path.join(bx, 'image/image.boot'), mountpoint: mnt,
-      config: nydusdConfig({ backend: { type: 'registry', scheme: 'http', host, repo, timeout: 30, retry_limit: 2 }, workDir: path.join(dir, 'cache') }),
+      config: nydusdConfig({ backend: { type: 'registry', scheme: 'http', host, repo, timeout: 30, retry_limit: 2 }, workDir: path.join(dir, 'cache'), prefetch: v.prefetch, extra: v.extra }),
     }));
     d = handle;
     const [readBytes, readMs] = await elapsed(() => readStartup(mnt, startup));
@@ -172,7 +144,7 @@ async function nydusColdStart(host: string, repo: string, dir: string, startup: 
 interface Row {
   sizeMiB: number; files: number; imageBytes: number; startupFiles: number; startupBytes: number;
   ociLayerBytes: number; nydusBlobBytes: number; convertMs: number; pushMs: number;
-  runs: Record<string, { oci: PathResult; nydus: PathResult }>;
+  runs: Record<string, { oci: PathResult; nydus: Record<NydusVariant['name'], PathResult> }>;
 }
 
 async function main(): Promise<void> {
@@ -189,25 +161,8 @@ async function main(): Promise<void> {
     ngx = await startNginxProxy({ dir: path.join(work, 'nginx'), upstream: reg.url, slice: true, limitRate: '50m' });
     const ngxHost = `127.0.0.1:${ngx.port}`;
     for (const sizeMiB of SIZES_MIB) {
-      const target = sizeMiB * MiB;
-      const picked: SrcFile[] = [];
-      let total = 0;
-      for (const f of all) {
-        if (total >= target) break;
-        picked.push(f);
-        total += f.size;
-      }
-      if (total < target * 0.95) log(`only ${fmtMiB(total)} MiB of files available for ${sizeMiB} MiB`);
-      // Start-up set: a fixed choice (files whose second hash byte is < 64, in order) up to 5%.
-      const startup: string[] = [];
-      let sBytes = 0;
-      for (const f of picked) {
-        if (sBytes >= total * STARTUP_SHARE) break;
-        if (parseInt(f.key.slice(2, 4), 16) < 64 && f.size <= total * STARTUP_SHARE / 8) {
-          startup.push(f.rel);
-          sBytes += f.size;
-        }
-      }
+      const { picked, total, startup, startupBytes: sBytes } = planImage(all, sizeMiB);
+      if (total < sizeMiB * MiB * 0.95) log(`only ${fmtMiB(total)} MiB of files available for ${sizeMiB} MiB`);
       const idir = path.join(work, `img-${sizeMiB}`);
       log(`${sizeMiB} MiB: ${picked.length} files, ${fmtMiB(total)} MiB; start-up set ${startup.length} files, ${fmtMiB(sBytes)} MiB; building layers`);
       const layerDirs: string[] = [];
@@ -224,7 +179,8 @@ async function main(): Promise<void> {
       for (const d of layerDirs) fs.rmSync(d, { recursive: true, force: true });
       log(`${sizeMiB} MiB: pushed in ${fmtS(pushMs)} s; converting`);
       const nrepo = `nydus/img${sizeMiB}`;
-      const [conv, convertMs] = await elapsed(() => runCli('nydusify', ['convert', '--plain-http', '--source', `${reg!.host}/${repo}:1`, '--target', `${reg!.host}/${nrepo}:1`, '--work-dir', path.join(idir, 'conv')]));
+      const patterns = startup.map((f) => `/${f}`).join('\n') + '\n';
+      const [conv, convertMs] = await elapsed(() => runCli('nydusify', ['convert', '--plain-http', '--source', `${reg!.host}/${repo}:1`, '--target', `${reg!.host}/${nrepo}:1`, '--work-dir', path.join(idir, 'conv'), '--prefetch-patterns'], { input: patterns }));
       if (conv.code !== 0) throw new Error(`nydusify convert failed: ${conv.stderr}`);
       fs.rmSync(path.join(idir, 'conv'), { recursive: true, force: true });
       const sizes = async (r: string): Promise<Manifest> => {
@@ -249,11 +205,17 @@ async function main(): Promise<void> {
         await dropCaches();
         const oci = await ociColdStart(host, repo, odir, startup, via);
         fs.rmSync(odir, { recursive: true, force: true });
-        await dropCaches();
-        const nydus = await nydusColdStart(host, nrepo, ndir, startup, via);
-        fs.rmSync(ndir, { recursive: true, force: true });
-        if (oci.readBytes !== sBytes || nydus.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, OCI read ${oci.readBytes}, Nydus ${nydus.readBytes}`);
-        log(`${sizeMiB} MiB ${mode}: OCI ${fmtS(oci.totalMs)} s (${oci.phases}), Nydus ${fmtS(nydus.totalMs)} s (${nydus.phases})`);
+        const nydus = {} as Record<NydusVariant['name'], PathResult>;
+        for (const v of VARIANTS) {
+          fs.mkdirSync(ndir, { recursive: true });
+          await dropCaches();
+          const r = await nydusColdStart(host, nrepo, ndir, startup, via, v);
+          fs.rmSync(ndir, { recursive: true, force: true });
+          if (r.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, Nydus ${v.name} read ${r.readBytes}`);
+          nydus[v.name] = r;
+        }
+        if (oci.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, OCI read ${oci.readBytes}`);
+        log(`${sizeMiB} MiB ${mode}: OCI ${fmtS(oci.totalMs)} s (${oci.phases}), ${VARIANTS.map((v) => `Nydus ${v.name} ${fmtS(nydus[v.name].totalMs)} s (${nydus[v.name].phases})`).join(', ')}`);
         row.runs[mode] = { oci, nydus };
       }
       rows.push(row);
@@ -279,19 +241,27 @@ async function main(): Promise<void> {
   for (const mode of ['direct', 'nginx 50m']) {
     out.push('');
     out.push(`-- ${mode === 'direct' ? 'direct to the registry' : 'through nginx (slice cache, limit_rate 50m per response)'}`);
-    out.push('image      path   total s  phases (s)                                      MiB transferred  requests  OCI/Nydus time  OCI/Nydus bytes');
+    out.push('image      path           total s  phases (s)                                      MiB transferred  requests  OCI/Nydus time  OCI/Nydus bytes');
     for (const r of rows) {
       const x = r.runs[mode];
       if (!x) continue;
-      out.push(`${pad(`${r.sizeMiB} MiB`, 10)} ${pad('OCI', 6)} ${pad(fmtS(x.oci.totalMs), 8)} ${pad(x.oci.phases, 47)} ${pad(fmtMiB(x.oci.bytes), 16)} ${pad(String(x.oci.requests), 9)}`);
-      out.push(`${pad('', 10)} ${pad('Nydus', 6)} ${pad(fmtS(x.nydus.totalMs), 8)} ${pad(x.nydus.phases, 47)} ${pad(fmtMiB(x.nydus.bytes), 16)} ${pad(String(x.nydus.requests), 9)} ${pad(`${(x.oci.totalMs / x.nydus.totalMs).toFixed(1)}x`, 15)} ${(x.oci.bytes / x.nydus.bytes).toFixed(1)}x`);
+      out.push(`${pad(`${r.sizeMiB} MiB`, 10)} ${pad('OCI', 14)} ${pad(fmtS(x.oci.totalMs), 8)} ${pad(x.oci.phases, 47)} ${pad(fmtMiB(x.oci.bytes), 16)} ${pad(String(x.oci.requests), 9)}`);
+      for (const v of VARIANTS) {
+        const n = x.nydus[v.name];
+        out.push(`${pad('', 10)} ${pad(`Nydus ${v.name}`, 14)} ${pad(fmtS(n.totalMs), 8)} ${pad(n.phases, 47)} ${pad(fmtMiB(n.bytes), 16)} ${pad(String(n.requests), 9)} ${pad(`${(x.oci.totalMs / n.totalMs).toFixed(1)}x`, 15)} ${(x.oci.bytes / n.bytes).toFixed(1)}x`);
+      }
     }
     const first = rows[0];
     const last = rows[rows.length - 1];
     if (first && last && first !== last) {
       const a = first.runs[mode];
       const b = last.runs[mode];
-      if (a && b) out.push(`Nydus growth ${first.sizeMiB} MiB -> ${last.sizeMiB} MiB (image x${(last.imageBytes / first.imageBytes).toFixed(1)}, start-up set x${(last.startupBytes / first.startupBytes).toFixed(1)}): time x${(b.nydus.totalMs / a.nydus.totalMs).toFixed(1)}, bytes x${(b.nydus.bytes / a.nydus.bytes).toFixed(1)}; OCI time x${(b.oci.totalMs / a.oci.totalMs).toFixed(1)}`);
+      if (a && b) {
+        for (const v of VARIANTS) {
+          out.push(`Nydus ${v.name} growth ${first.sizeMiB} MiB -> ${last.sizeMiB} MiB (image x${(last.imageBytes / first.imageBytes).toFixed(1)}, start-up set x${(last.startupBytes / first.startupBytes).toFixed(1)}): time x${(b.nydus[v.name].totalMs / a.nydus[v.name].totalMs).toFixed(1)}, bytes x${(b.nydus[v.name].bytes / a.nydus[v.name].bytes).toFixed(1)}`);
+        }
+        out.push(`OCI growth: time x${(b.oci.totalMs / a.oci.totalMs).toFixed(1)}`);
+      }
     }
   }
   out.push('');

@@ -36,14 +36,13 @@
  * Usage: npm run bench:container      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { apiRequest } from '../src/api/api-client.js';
 import { DEFAULT_NYDUSD_TEMPLATE } from '../src/snapshotter/nydusd-config.js';
-import { cleanupTempDir, run, runCli, runOk } from '../test/helpers/mounts.js';
+import { cleanupTempDir, run, runCli } from '../test/helpers/mounts.js';
 import { buildOciImage, busyboxRootfs, pushImage } from '../test/helpers/oci-image.js';
 import { startRegistry, type StartedRegistry } from '../test/helpers/registry.js';
 import {
@@ -51,12 +50,10 @@ import {
   type StartedContainerd, type StartedSnapshotter,
 } from '../test/helpers/containerd.js';
 import { RegistryClient } from '../src/registry/registry-client.js';
+import { MiB, collectFiles, dropCaches, fmtMiB, fmtS, planImage, type SrcFile } from './bench-images.js';
 
-const MiB = 2 ** 20;
 const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
 const LAYERS = 3;
-const STARTUP_SHARE = 0.05;
-const MAX_FILE = 64 * MiB;
 const APPLETS = ['sh', 'cat', 'xargs', 'wc', 'echo'];
 const START_SH = '#!/bin/sh\nn=$(xargs -0 -P4 -n32 cat < /app/startup.list | wc -c)\necho "READY $n"\n';
 /** Targets of the issue. */
@@ -65,8 +62,6 @@ const TARGET_SPEEDUP_AT_MIB = 2048;
 /** "Nearly flat": Nydus time grows at most this much from the smallest to the largest image. */
 const FLAT_GROWTH = 2;
 
-const fmtMiB = (n: number): string => `${(n / MiB).toFixed(1)}`;
-const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)}`;
 const log = (s: string): void => { process.stderr.write(`[container] ${s}\n`); };
 
 // ---------------------------------------------------------------------------------------------
@@ -101,57 +96,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 // ---------------------------------------------------------------------------------------------
 // The images
 
-interface SrcFile { abs: string; rel: string; size: number; key: string }
-
-/** Regular files of /usr/lib and /usr/share in a fixed pseudo-random order (by sha1 of the path). */
-function collectFiles(): SrcFile[] {
-  const out: SrcFile[] = [];
-  const walk = (dir: string): void => {
-    let ents: fs.Dirent[];
-    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
-    for (const e of ents) {
-      const abs = path.join(dir, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) {
-        try {
-          const st = fs.statSync(abs);
-          if (st.size > 0 && st.size <= MAX_FILE) {
-            fs.accessSync(abs, fs.constants.R_OK);
-            out.push({ abs, rel: abs.slice(1), size: st.size, key: createHash('sha1').update(abs).digest('hex') });
-          }
-        } catch { /* unreadable: skip */ }
-      }
-    }
-  };
-  walk('/usr/lib');
-  walk('/usr/share');
-  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-interface ImagePlan { picked: SrcFile[]; total: number; startup: string[]; startupBytes: number }
-
-/** The files of an image of about `sizeMiB` and its start-up set (coldstart's rule: second hash byte < 64, up to 5%). */
-function planImage(all: readonly SrcFile[], sizeMiB: number): ImagePlan {
-  const target = sizeMiB * MiB;
-  const picked: SrcFile[] = [];
-  let total = 0;
-  for (const f of all) {
-    if (total >= target) break;
-    picked.push(f);
-    total += f.size;
-  }
-  const startup: string[] = [];
-  let startupBytes = 0;
-  for (const f of picked) {
-    if (startupBytes >= total * STARTUP_SHARE) break;
-    if (parseInt(f.key.slice(2, 4), 16) < 64 && f.size <= total * STARTUP_SHARE / 8) {
-      startup.push(`/${f.rel}`);
-      startupBytes += f.size;
-    }
-  }
-  return { picked, total, startup, startupBytes };
-}
-
 interface Manifest { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number; annotations?: Record<string, string> }> }
 
 async function manifestOf(host: string, repo: string): Promise<Manifest> {
@@ -166,9 +110,6 @@ async function manifestOf(host: string, repo: string): Promise<Manifest> {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-async function dropCaches(): Promise<void> {
-  await runOk('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
-}
 
 /** Requests and response bytes in the registry's access log (combined format) after byte `from`. */
 function registryTraffic(logFile: string, from: number): { requests: number; bytes: number } {
@@ -388,7 +329,9 @@ interface Row {
 }
 
 async function buildAndPush(all: readonly SrcFile[], sizeMiB: number, work: string, reg: StartedRegistry, regLog: string, erofsTemplate: string): Promise<Row> {
-  const plan = planImage(all, sizeMiB);
+  const planned = planImage(all, sizeMiB);
+  // Absolute paths inside the container.
+  const plan = { ...planned, startup: planned.startup.map((f) => `/${f}`) };
   if (plan.total < sizeMiB * MiB * 0.95) log(`only ${fmtMiB(plan.total)} MiB of files available for ${sizeMiB} MiB`);
   const idir = path.join(work, `img-${sizeMiB}`);
   log(`${sizeMiB} MiB: ${plan.picked.length} files, ${fmtMiB(plan.total)} MiB; start-up set ${plan.startup.length} files, ${fmtMiB(plan.startupBytes)} MiB; building layers`);

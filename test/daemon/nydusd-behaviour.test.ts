@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { prngBytes } from '../helpers/make-tree.js';
 import { runCli, tempDir, cleanupTempDir, isMounted, run } from '../helpers/mounts.js';
-import { nydusdConfig, startNydusd, apiMount } from '../helpers/nydusd.js';
+import { nydusdConfig, startNydusd, apiMount, corruptChunkCopy } from '../helpers/nydusd.js';
 import { startBackendProxy } from '../../src/cli/backend-proxy/server.js';
 import { RafsImage } from '../../src/image/rafs-image.js';
 import { fileSource } from '../../src/image/byte-source.js';
@@ -202,19 +202,7 @@ describe('nydusd behaviour', () => {
   test('a corrupted chunk fails that read with EIO when digest_validate is on; the daemon stays up and other files read', async () => {
     const dir = await tempDir(undefined, 'nydusd-corrupt-');
     const bad = path.join(dir, 'blobs');
-    fs.cpSync(blobs, bad, { recursive: true });
-    const img = new RafsImage(fileSource(boot));
-    const i = img.resolve('/lib/f3.bin');
-    assert.ok(i);
-    const rec = img.chunkRecord(img.chunkIndexes(i)[0] as never);
-    const blobFile = path.join(bad, img.blobs[0]?.slot.blobId as string);
-    img.close();
-    const fd = fs.openSync(blobFile, 'r+');
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, rec.compressedOffset + Math.floor(rec.compressedSize / 2));
-    b[0] = (b[0] as number) ^ 0xff;
-    fs.writeSync(fd, b, 0, 1, rec.compressedOffset + Math.floor(rec.compressedSize / 2));
-    fs.closeSync(fd);
+    corruptChunkCopy(boot, blobs, bad, '/lib/f3.bin');
     const mnt = path.join(dir, 'mnt');
     const d = await startNydusd({ dir, config: nydusdConfig({ backend: { type: 'localfs', dir: bad }, workDir: `${dir}/cache`, digestValidate: true, amplifyIo: 0 }), bootstrap: boot, mountpoint: mnt });
     try {

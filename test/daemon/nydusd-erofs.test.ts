@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { makeMessyTree } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { run, runCli, tempDir, cleanupTempDir } from '../helpers/mounts.js';
-import { nydusdConfig, startNydusd, apiMount, type NydusdHandle } from '../helpers/nydusd.js';
+import { nydusdConfig, startNydusd, apiMount, corruptChunkCopy, type NydusdHandle } from '../helpers/nydusd.js';
 import { RafsImage } from '../../src/image/rafs-image.js';
 import { fileSource } from '../../src/image/byte-source.js';
 
@@ -143,20 +143,8 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
 
   test('a corrupt chunk reads as EIO through the kernel, other files still read, the daemon stays up', async () => {
     const bad = path.join(work, 'badblobs');
-    fs.cpSync(`${work}/blobs`, bad, { recursive: true });
-    const img = new RafsImage(fileSource(`${work}/one.boot`));
     const target = '/files/3m.bin';
-    const ino = img.resolve(target);
-    assert.ok(ino);
-    const rec = img.chunkRecord(img.chunkIndexes(ino)[1] as never);
-    const blobFile = path.join(bad, img.blobs[0]?.slot.blobId as string);
-    img.close();
-    const fd = fs.openSync(blobFile, 'r+');
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, rec.compressedOffset + Math.floor(rec.compressedSize / 2));
-    b[0] = (b[0] as number) ^ 0xff;
-    fs.writeSync(fd, b, 0, 1, rec.compressedOffset + Math.floor(rec.compressedSize / 2));
-    fs.closeSync(fd);
+    corruptChunkCopy(`${work}/one.boot`, `${work}/blobs`, bad, target, 1);
     const mnt = path.join(work, 'mnt-bad');
     const r = await apiMount(d, mnt, `${work}/one.boot`, erofsConfig(bad, `${work}/cache-bad`, { digest_validate: true, amplify_io: 0 }));
     assert.equal(r.status, 204, JSON.stringify(r.body));

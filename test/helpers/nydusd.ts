@@ -4,6 +4,8 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { RafsImage } from '../../src/image/rafs-image.js';
+import { fileSource } from '../../src/image/byte-source.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT, isMounted, umount } from './mounts.js';
@@ -133,4 +135,32 @@ export async function apiMount(h: NydusdHandle, mountpoint: string, source: stri
   fs.mkdirSync(mountpoint, { recursive: true });
   h.mounts.add(mountpoint);
   return h.api('POST', `/api/v1/mount?mountpoint=${encodeURIComponent(mountpoint)}`, { source, fs_type: 'rafs', config, prefetch_files: prefetchFiles });
+}
+
+/**
+ * Copy the blobs of image `boot` from `blobDir` to `badDir` and flip one byte in the middle of
+ * the stored data of chunk `chunkNo` of file `filePath` there (a corrupt blob for EIO tests).
+ */
+export function corruptChunkCopy(boot: string, blobDir: string, badDir: string, filePath: string, chunkNo = 0): void {
+  fs.cpSync(blobDir, badDir, { recursive: true });
+  const img = new RafsImage(fileSource(boot));
+  try {
+    const ino = img.resolve(filePath);
+    if (!ino) throw new Error(`${filePath} is not in ${boot}`);
+    const c = img.chunkIndexes(ino)[chunkNo];
+    if (!c) throw new Error(`${filePath} has no chunk ${chunkNo}`);
+    const rec = img.chunkRecord(c);
+    const at = rec.compressedOffset + Math.floor(rec.compressedSize / 2);
+    const fd = fs.openSync(path.join(badDir, img.blobs[c.blobIndex]?.slot.blobId as string), 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, at);
+      b[0] = (b[0] as number) ^ 0xff;
+      fs.writeSync(fd, b, 0, 1, at);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    img.close();
+  }
 }
