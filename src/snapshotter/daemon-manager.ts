@@ -64,12 +64,21 @@ interface Watched {
 const RESTARTS_PER_MINUTE = 5;
 const PID_CHECK_MS = 2000;
 
+/**
+ * Whether process `pid` runs. A zombie does not: a nydusd found again after a snapshotter restart
+ * is not our child, and when it exits it stays a zombie until init reaps it, which may take a while.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 

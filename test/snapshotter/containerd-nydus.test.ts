@@ -4,16 +4,19 @@
  * `ctr-remote image rpull` (only manifest and config are downloaded) and run with `ctr run`; it
  * reads files lazily through nydusd (backend metrics), writes land in the container's upper
  * directory, a second container reads from the cache; the unconverted OCI image runs through the
- * same snapshotter beside it; a snapshotter restart does not break a running container.
+ * same snapshotter beside it; a snapshotter restart does not break a running container; with
+ * `"fs_driver": "erofs"` in the nydusd template the image is a kernel EROFS mount over loop devices,
+ * and removing it leaves no mount and no loop device behind.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { apiRequest } from '../../src/api/api-client.js';
-import { cleanupTempDir, runCli, tempDir } from '../helpers/mounts.js';
+import { DEFAULT_NYDUSD_TEMPLATE } from '../../src/snapshotter/nydusd-config.js';
+import { cleanupTempDir, run, runCli, tempDir } from '../helpers/mounts.js';
 import { buildOciImage, busyboxRootfs, pushImage } from '../helpers/oci-image.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
 import { prngBytes } from '../helpers/make-tree.js';
@@ -29,6 +32,20 @@ const BIG = 16 << 20;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 interface BackendMetrics { read_count: number; read_amount_total: number }
+
+/** Mounts at or under `dir` as [mountpoint, fstype, source] (from /proc/self/mountinfo). */
+function mountsWithType(dir: string): Array<[string, string, string]> {
+  const real = fs.realpathSync(dir);
+  const out: Array<[string, string, string]> = [];
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    const mp = f[4];
+    if (sep < 0 || mp === undefined || !(mp === real || mp.startsWith(`${real}/`))) continue;
+    out.push([mp, f[sep + 1] ?? '', f[sep + 2] ?? '']);
+  }
+  return out;
+}
 
 describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
   let work: string;
@@ -90,6 +107,24 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     const m = /upperdir=([^,\s]+)/.exec(out);
     assert.ok(m?.[1], out);
     return m[1];
+  }
+
+  /**
+   * Wait until containerd reaches a restarted snapshotter: its proxy connection failed while the
+   * socket was gone and is dialled again after a backoff, failing calls until then. `snapshots ls`
+   * reads only containerd's metadata; a Prepare (removed again) reaches the snapshotter.
+   */
+  async function untilSnapshotterReached(): Promise<void> {
+    const end = Date.now() + 10_000;
+    for (let k = 0; ; k++) {
+      const probe = await (cd as StartedContainerd).ctr(['snapshots', '--snapshotter', 'nydus', 'prepare', `probe-${k}`]);
+      if (probe.code === 0) {
+        await ctr(['snapshots', '--snapshotter', 'nydus', 'rm', `probe-${k}`]);
+        return;
+      }
+      assert.ok(Date.now() < end, `containerd does not reach the restarted snapshotter: ${probe.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async function killAndRemove(ids: string[]): Promise<void> {
@@ -275,6 +310,7 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
       const during = await ctr(['tasks', 'exec', '--exec-id', 'e1', 'r1', 'head', '-c', '64', '/app/http/client.py']);
       assert.equal(during, fs.readFileSync(path.join(appDir, 'app/http/client.py'), 'utf8').slice(0, 64), 'the container reads new files without a snapshotter');
       sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: snapArgs, env: snapEnv() });
+      await untilSnapshotterReached();
       assert.equal((sn as StartedSnapshotter).nydusdPid(), nydusd, 'the new snapshotter uses the same nydusd');
       assert.deepEqual(await served(), [mnt]);
       assert.match((sn as StartedSnapshotter).log(), /attached to the running nydusd/);
@@ -312,5 +348,80 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     } finally {
       await auth.stop();
     }
+  });
+
+  test('with "fs_driver": "erofs" in the nydusd template, the image is a kernel EROFS mount; removing it leaves no mount and no loop device', async () => {
+    const template = path.join(work, 'nydusd-erofs.json');
+    fs.writeFileSync(template, JSON.stringify({
+      ...DEFAULT_NYDUSD_TEMPLATE, fs_driver: 'erofs',
+      fs_prefetch: { enable: true, threads_count: 4, merging_size: 1 << 20, bandwidth_rate: 0, prefetch_all: false },
+    }));
+    await (sn as StartedSnapshotter).stop();
+    sn = undefined;
+    sn = await startNydusSnapshotter({ root: sroot, address: ssock, args: [...snapArgs, '--nydusd-config', template], env: snapEnv() });
+    await untilSnapshotterReached();
+    const pull = await (cd as StartedContainerd).ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'nydus', nydusRef]);
+    assert.equal(pull.code, 0, pull.stderr);
+
+    // A file no earlier test read, so its chunks come from the registry through the blob files.
+    const want = sha256(fs.readFileSync(path.join(appDir, 'app/json/encoder.py')));
+    const script = 'sha256sum /app/json/encoder.py; echo written >/app/erofs.txt; echo ready; read line; echo bye';
+    // `ctr run` forwards its stdin: the container waits for its end, so it can be looked at while it runs.
+    const c = spawn('ctr', ['-a', (cd as StartedContainerd).address, ...runArgs(nydusRef, 'erofs1', ['sh', '-c', script], { rm: true })], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    c.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    c.once('error', (e) => { err += e.message; });
+    c.stdin.on('error', () => undefined);
+    const exited = new Promise<number | null>((r) => c.once('close', (code) => r(code)));
+    const stateDirs: string[] = [];
+    try {
+      const end = Date.now() + 20_000;
+      while (!/^ready$/m.test(out)) {
+        assert.ok(c.exitCode === null && Date.now() < end, `the container did not get ready:\n${out}\n${err}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.match(out, new RegExp(`^${want}  /app/json/encoder.py$`, 'm'));
+
+      const image = mountsWithType(path.join(sroot, 'mnt'));
+      assert.equal(image.length, 1, JSON.stringify(image));
+      const [mnt, type, source] = image[0] as [string, string, string];
+      assert.equal(type, 'erofs', `${mnt} is ${type}`);
+      assert.deepEqual(await served(), [mnt]);
+      // The bootstrap's loop device is backed by a file in nydusd's state dir of this mount, where the blob files are a FUSE mount.
+      const loop = /^\/dev\/(loop\d+)$/.exec(source);
+      assert.ok(loop?.[1], source);
+      const stateDir = path.dirname(fs.readFileSync(`/sys/block/${loop[1]}/loop/backing_file`, 'utf8').trim());
+      assert.match(path.basename(stateDir), /^nydusd-erofs-/);
+      stateDirs.push(stateDir);
+      assert.deepEqual(mountsWithType(stateDir).map(([, t]) => t), ['fuse.nydusblob']);
+
+      const upper = await upperDirOf('erofs1');
+      assert.ok(upper.startsWith(path.join(sroot, 'snapshots')), upper);
+      assert.equal(fs.readFileSync(path.join(upper, 'app/erofs.txt'), 'utf8'), 'written\n');
+      assert.equal(fs.existsSync(path.join(upper, 'app/json/encoder.py')), false, 'files only read are not copied up');
+
+      c.stdin.end();
+      assert.equal(await exited, 0, err);
+      assert.match(out, /^bye$/m);
+    } finally {
+      if (c.exitCode === null && c.signalCode === null) {
+        await killAndRemove(['erofs1']).catch(() => undefined);
+        c.kill('SIGKILL');
+        await exited;
+      }
+    }
+    await ctr(['images', 'rm', '--sync', nydusRef]);
+    await untilNothingServed();
+    // nydusd answered the unmount (awaited by Remove, awaited by the collection) after undoing everything.
+    // Only this mount's state dir counts: other runs on the machine may hold nydusd-erofs- loops of their own.
+    const loops = (await run('losetup', ['-a'])).stdout.toString().split('\n')
+      .filter((l) => l.includes('nydusd-erofs-') && stateDirs.some((d) => l.includes(d)));
+    assert.deepEqual(loops, [], 'no loop device is left');
+    const mounts = [...mountsWithType(sroot), ...stateDirs.filter((d) => fs.existsSync(d)).flatMap((d) => mountsWithType(d))]
+      .filter(([, t]) => t === 'erofs' || t === 'fuse.nydusblob');
+    assert.deepEqual(mounts, [], 'no erofs or fuse.nydusblob mount is left');
+    for (const d of stateDirs) assert.equal(fs.existsSync(d), false, `${d} is removed`);
   });
 });
