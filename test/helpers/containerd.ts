@@ -10,10 +10,10 @@
  * and whatever is still mounted under their directories is unmounted, newest mount first.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO_ROOT, run, umount, type RunResult } from './mounts.js';
+import { REPO_ROOT, run, umount, waitExit, type RunResult } from './mounts.js';
 
 /** A running containerd. */
 export interface StartedContainerd {
@@ -58,17 +58,6 @@ export interface StartContainerdOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    p.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
 
 function pidAlive(pid: number): boolean {
   try {

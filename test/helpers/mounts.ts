@@ -4,7 +4,7 @@
  * (mount point, loop device), also when the callback throws. Linux only; mounting needs root.
  * @module
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -446,4 +446,14 @@ export async function tempDir(t?: CleanupRegistrar, prefix = 'nydus-test-'): Pro
     });
   }
   return dir;
+}
+
+/** Resolves true when `child` has exited (or already had), false after `ms` without an exit. */
+export function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onExit = (): void => { clearTimeout(t); resolve(true); };
+    const t = setTimeout(() => { child.off('exit', onExit); resolve(false); }, ms);
+    child.once('exit', onExit);
+  });
 }

@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { waitExit } from './mounts.js';
 
 export interface NginxProxy {
   url: string;
@@ -99,15 +100,6 @@ http {
   }
 }
 `;
-}
-
-async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return new Promise((resolve) => {
-    const t = setTimeout(() => { child.off('exit', onExit); resolve(false); }, ms);
-    const onExit = (): void => { clearTimeout(t); resolve(true); };
-    child.once('exit', onExit);
-  });
 }
 
 async function startOnce(o: NginxProxyOptions, port: number): Promise<NginxProxy> {

@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
+import { waitExit } from './mounts.js';
 
 const run = promisify(execFile);
 
@@ -76,17 +77,6 @@ function probe(url: string, ca: Buffer | undefined): Promise<number> {
     });
     req.setTimeout(1000, () => req.destroy(new Error('probe timeout')));
     req.on('error', reject);
-  });
-}
-
-function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    p.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
   });
 }
 
