@@ -42,6 +42,8 @@ interface OpenFile {
 
 const DEFAULT_TIMEOUT = 3600;
 const READDIR_BATCH = 256;
+/** Files whose chunk indexes are kept between READs (see #recentChunks). */
+const RECENT_CHUNK_MAPS = 64;
 
 /** Map any error to a positive errno (EIO unless it carries one). */
 export function errnoOf(e: unknown): number {
@@ -57,6 +59,11 @@ export class RafsFs implements FileSystem {
   readonly metrics: FsMetrics;
   readonly #o: RafsFsOptions;
   readonly #files = new Map<number, OpenFile>();
+  /**
+   * Chunk indexes of recently read files, by nid: with stateless opens there is no open file to
+   * keep them on, and a large file read in 128 KiB pieces would decode them on every READ.
+   */
+  readonly #recentChunks = new Map<number, ChunkIndex[]>();
   /** nid → parent nid and name, for paths in metrics (kept only when metrics need paths). */
   readonly #names = new Map<number, { parent: number; name: string }>();
   #nextFh = 1;
@@ -202,7 +209,7 @@ export class RafsFs implements FileSystem {
       if ((i.mode & S_IFMT) !== S_IFREG) throw new FuseError(ERRNO.EINVAL, 'not a regular file');
       if (offset >= i.size || size === 0) return [];
       const end = Math.min(i.size, offset + size);
-      f.chunks ??= this.image.chunkIndexes(i);
+      f.chunks ??= this.#chunksOf(i);
       const cs = this.image.ext.chunkSize;
       const first = Math.floor(offset / cs);
       const last = Math.floor((end - 1) / cs);
@@ -237,6 +244,18 @@ export class RafsFs implements FileSystem {
       this.metrics.read(i.nid, () => this.pathOf(i.nid), end - offset);
       return out;
     });
+  }
+
+  #chunksOf(i: InodeInfo): ChunkIndex[] {
+    let c = this.#recentChunks.get(i.nid);
+    if (c) return c;
+    c = this.image.chunkIndexes(i);
+    if (this.#recentChunks.size >= RECENT_CHUNK_MAPS) {
+      const oldest = this.#recentChunks.keys().next().value;
+      if (oldest !== undefined) this.#recentChunks.delete(oldest);
+    }
+    this.#recentChunks.set(i.nid, c);
+    return c;
   }
 
   release(_nodeid: number, fh: number): Promise<void> {
