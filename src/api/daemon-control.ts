@@ -58,6 +58,8 @@ function cacheMetrics(m: MountedImage): object {
     hits: c.hits, partial_hits: 0, whole_hits: c.hits, total: c.hits + c.misses, misses: c.misses,
     prefetch_data_amount: c.prefetchBytes, prefetch_requests_count: c.prefetchChunks, prefetch_workers: m.config.prefetch.threads,
     errors: c.errors, inflight: c.inflight,
+    prefetch_begin_time_secs: Math.floor(m.prefetchTimes.begin / 1000), prefetch_begin_time_millis: m.prefetchTimes.begin % 1000,
+    prefetch_end_time_secs: Math.floor(m.prefetchTimes.end / 1000), prefetch_end_time_millis: m.prefetchTimes.end % 1000,
   };
 }
 

@@ -12,9 +12,15 @@ export interface DaemonConfig {
   /**
    * `fs_driver`: "fusedev" (default) serves the whole file system over FUSE; "erofs" lets the
    * kernel's EROFS serve the bootstrap (metadata at kernel speed, no daemon round trip per lookup)
-   * and serves only blob data, on demand, as FUSE files under loop devices.
+   * and serves only blob data, on demand, as FUSE files.
    */
   fsDriver: 'fusedev' | 'erofs';
+  /**
+   * `erofs_backing` (fs_driver "erofs" only): how EROFS reaches the bootstrap and blob files.
+   * "file" mounts them directly (Linux 6.12+, no loop devices, one copy less per read); "loop"
+   * puts a loop device under each; "auto" (default) is "file" where the kernel can, else "loop".
+   */
+  erofsBacking: 'auto' | 'file' | 'loop';
   cache: {
     /** blobcache / filecache persist under workDir; dummycache keeps nothing across restarts. */
     type: 'blobcache' | 'dummycache';
@@ -84,8 +90,11 @@ export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig 
   const fp = obj(top.fs_prefetch, 'fs_prefetch');
   const fsDriver = top.fs_driver ?? 'fusedev';
   if (fsDriver !== 'fusedev' && fsDriver !== 'erofs') bad('fs_driver', `"${String(fsDriver)}" is not fusedev or erofs`);
+  const erofsBacking = top.erofs_backing ?? 'auto';
+  if (erofsBacking !== 'auto' && erofsBacking !== 'file' && erofsBacking !== 'loop') bad('erofs_backing', `"${String(erofsBacking)}" is not auto, file or loop`);
   return {
     fsDriver,
+    erofsBacking,
     backend: { type: backend.type, config: obj(backend.config, 'device.backend.config') },
     cache: { type: cacheType === 'dummycache' ? 'dummycache' : 'blobcache', workDir: typeof workDir === 'string' ? workDir : '' },
     mode,

@@ -4,8 +4,8 @@
  * machine and everything the API reports. The composition root of fs, storage and fuse.
  * @module
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NydusError, UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -22,7 +22,7 @@ import { createBlobCacheManager } from '../storage/cache/create-blob-cache.js';
 import { mountFuse, type FuseSession } from '../fuse/session.js';
 import { RafsFs } from '../rafs/rafs-fs.js';
 import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
-import { attachLoop, detachLoop, mountErofs, unmountErofs } from '../fuse/erofs-mount.js';
+import { ErofsFileMountError, attachLoop, detachLoop, mountErofs, mountErofsFiles, unmountErofs } from '../fuse/erofs-mount.js';
 import { FsMetrics } from '../rafs/fs-metrics.js';
 import type { DaemonConfig } from './config.js';
 
@@ -56,6 +56,8 @@ export interface MountedImage {
   mountedAt: number;
   /** Settles when the mount's prefetch is done. */
   prefetch: Promise<void>;
+  /** When the prefetch began and ended (ms since the epoch; 0: not yet, or none). */
+  prefetchTimes: { begin: number; end: number };
   /**
    * fs_driver "erofs": the kernel mount's parts, undone in reverse. `session` is then the FUSE
    * mount of the blob files and `fs` only keeps (empty) metrics.
@@ -72,6 +74,8 @@ export interface DaemonOptions {
 }
 
 const PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
+/** Files (inodes) resolved to chunks between two hand-overs of prefetch work. */
+const PREFETCH_BATCH = 256;
 
 /** Load a bootstrap file, or the bootstrap inlined in a blob. Blob ids "xxxx…" take the file's name. */
 export function loadImage(source: string): RafsImage {
@@ -84,6 +88,17 @@ export function loadImage(source: string): RafsImage {
     }
   }
   return image;
+}
+
+/** Whether `source` is a bootstrap file (EROFS magic at 1024), not a blob with one inlined. */
+function isPlainBootstrap(source: string): boolean {
+  const fd = openSync(source, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 1024) === 4 && b.readUInt32LE(0) === EROFS_SUPER_MAGIC;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The bytes of a bootstrap file, or of the bootstrap inlined in a blob. */
@@ -211,7 +226,7 @@ export class Daemon {
         }
         const m: MountedImage = {
           mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
-          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(), ...(kernel ? { kernel } : {}),
+          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(), prefetchTimes: { begin: 0, end: 0 }, ...(kernel ? { kernel } : {}),
         };
         this.mounts.set(req.mountpoint, m);
         void session.closed.then(() => {
@@ -246,15 +261,19 @@ export class Daemon {
   }
 
   /**
-   * fs_driver "erofs": the blobs as FUSE files in a private directory, a loop device over each and
-   * over the bootstrap, then the kernel's EROFS at the mountpoint. Undone in reverse on failure.
+   * fs_driver "erofs": the blobs as FUSE files in a private directory, then the kernel's EROFS at
+   * the mountpoint, backed by those files directly, or where the kernel cannot, by a loop device
+   * over each and over the bootstrap. Undone in reverse on failure.
    */
   async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
     const stateDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
     const blobDir = join(stateDir, 'blobs');
     mkdirSync(blobDir);
+    // EROFS mounts the bootstrap file itself: the mount's own file (a link to it, named in the
+    // state dir), or for a bootstrap inlined in a blob, a copy of its bytes.
     const bootFile = join(stateDir, 'bootstrap');
-    writeFileSync(bootFile, readBootstrap(req.source));
+    if (isPlainBootstrap(req.source)) symlinkSync(resolve(req.source), bootFile);
+    else writeFileSync(bootFile, readBootstrap(req.source));
     const loops: string[] = [];
     let session: FuseSession | undefined;
     try {
@@ -264,9 +283,22 @@ export class Daemon {
         threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
       });
       session = s;
-      loops.push(await attachLoop(bootFile));
-      for (const b of image.blobs) loops.push(await attachLoop(join(blobDir, BlobDeviceFs.fileName(b.index))));
-      await mountErofs(loops[0] as string, loops.slice(1), req.mountpoint);
+      const blobFiles = image.blobs.map((b) => join(blobDir, BlobDeviceFs.fileName(b.index)));
+      let fileBacked = false;
+      if (req.config.erofsBacking !== 'loop') {
+        try {
+          await mountErofsFiles(bootFile, blobFiles, req.mountpoint);
+          fileBacked = true;
+        } catch (e) {
+          if (!(e instanceof ErofsFileMountError && e.unsupported) || req.config.erofsBacking === 'file') throw e;
+          log.info('file-backed EROFS unavailable, using loop devices', { reason: e.message });
+        }
+      }
+      if (!fileBacked) {
+        loops.push(await attachLoop(bootFile));
+        for (const f of blobFiles) loops.push(await attachLoop(f));
+        await mountErofs(loops[0] as string, loops.slice(1), req.mountpoint);
+      }
       const stopPush = blobFs.pushFetchedData((nodeid, offset, data) => s.notifyStore(nodeid, offset, data));
       void s.closed.then(() => {
         stopPush();
@@ -303,16 +335,36 @@ export class Daemon {
     this.state = 'STOPPED';
   }
 
-  /** Background prefetch of a mount: everything (prefetch_all), or the prefetch table and listed files. */
+  /**
+   * Background prefetch of a mount: everything (prefetch_all), or the prefetch table and listed
+   * files, in their order. Files are resolved to chunks in batches, each batch handed to the blob
+   * caches at once: the first fetches start while the rest of a long list is still being resolved.
+   */
   #startPrefetch(m: MountedImage, files: readonly string[], log: Logger): Promise<void> {
     const p = m.config.prefetch;
     if (!p.enable && files.length === 0) return Promise.resolve();
     const work = async (): Promise<void> => {
+      const t0 = Date.now();
+      m.prefetchTimes.begin = t0;
       const perBlob = new Map<number, ChunkRecord[]>();
+      const submitted = new Map<number, Set<number>>();
+      const running: Promise<void>[] = [];
+      let chunks = 0;
       const add = (blob: number, rec: ChunkRecord): void => {
+        const done = submitted.get(blob) ?? new Set<number>();
+        submitted.set(blob, done);
+        if (done.has(rec.index)) return;
+        done.add(rec.index);
         const list = perBlob.get(blob) ?? [];
         list.push(rec);
         perBlob.set(blob, list);
+      };
+      const flush = (): void => {
+        for (const [b, recs] of perBlob) {
+          chunks += recs.length;
+          running.push((m.blobs[b] as CachedBlob).prefetch(recs.sort((x, y) => x.compressedOffset - y.compressedOffset)));
+        }
+        perBlob.clear();
       };
       if (p.enable && p.prefetchAll) {
         m.image.blobs.forEach((b) => {
@@ -330,7 +382,9 @@ export class Daemon {
           else log.warn('prefetch file not in image', { path: f });
         }
         const seen = new Set<number>();
-        const stack = [...roots];
+        // Depth first, in list order: the first root on top.
+        const stack = roots.reverse();
+        let visited = 0;
         while (stack.length > 0) {
           const i = stack.pop() as InodeInfo;
           if (seen.has(i.nid)) continue;
@@ -338,19 +392,22 @@ export class Daemon {
           const t = i.mode & S_IFMT;
           if (t === S_IFREG) for (const c of m.image.chunkIndexes(i)) add(c.blobIndex, m.image.chunkRecord(c));
           else if (t === S_IFDIR) {
+            const children: InodeInfo[] = [];
             for (const d of m.image.dirents(i)) {
-              if (d.nid !== i.nid && !(d.name.length === 2 && d.name[0] === 0x2e && d.name[1] === 0x2e)) stack.push(m.image.inode(d.nid));
+              if (d.nid !== i.nid && !(d.name.length === 2 && d.name[0] === 0x2e && d.name[1] === 0x2e)) children.push(m.image.inode(d.nid));
             }
+            stack.push(...children.reverse());
+          }
+          if (++visited % PREFETCH_BATCH === 0) {
+            flush();
+            await new Promise<void>((r) => setImmediate(r));
           }
         }
       }
-      const t0 = Date.now();
-      await Promise.all([...perBlob].map(([b, recs]) => {
-        const unique = [...new Map(recs.map((r) => [r.index, r])).values()].sort((x, y) => x.compressedOffset - y.compressedOffset);
-        return (m.blobs[b] as CachedBlob).prefetch(unique);
-      }));
-      log.info('prefetch done', { ms: Date.now() - t0, chunks: [...perBlob.values()].reduce((n, l) => n + l.length, 0) });
+      flush();
+      await Promise.all(running);
+      log.info('prefetch done', { ms: Date.now() - t0, chunks });
     };
-    return work().catch((e: unknown) => log.warn('prefetch failed', { error: (e as Error).message }));
+    return work().catch((e: unknown) => log.warn('prefetch failed', { error: (e as Error).message })).finally(() => { m.prefetchTimes.end = Date.now(); });
   }
 }

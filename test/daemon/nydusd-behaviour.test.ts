@@ -144,13 +144,12 @@ describe('nydusd behaviour', () => {
     let d = await startNydusd({ dir, config: nydusdConfig({ backend: { type: 'localfs', dir: pblobs }, workDir: `${dir}/cache`, prefetch: true, prefetchAll: false }), bootstrap: pboot, mountpoint: mnt });
     try {
       const f7 = (files.get('lib/f7.bin') as Buffer).length;
-      let cache = { prefetch_data_amount: 0 };
-      for (let k = 0; k < 200 && cache.prefetch_data_amount === 0; k++) {
+      let cache = { prefetch_data_amount: 0, prefetch_end_time_secs: 0 };
+      for (let k = 0; k < 200 && cache.prefetch_end_time_secs === 0; k++) {
         await new Promise((r) => setTimeout(r, 50));
         cache = (await d.api('GET', '/api/v1/metrics/blobcache')).body as typeof cache;
       }
       assert.ok(cache.prefetch_data_amount > 0, 'the prefetch table was fetched');
-      await new Promise((r) => setTimeout(r, 300));
       const before = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
       assert.ok(before.read_amount_total < f7 + 1_000_000, `prefetch fetched ${before.read_amount_total} bytes: only the listed files (+ amplification)`);
       const r = await run('cat', [path.join(mnt, 'lib/f7.bin'), path.join(mnt, 's9.txt')]);
@@ -163,11 +162,12 @@ describe('nydusd behaviour', () => {
     d = await startNydusd({ dir, config: nydusdConfig({ backend: { type: 'localfs', dir: pblobs }, workDir: `${dir}/cache2`, prefetch: true, prefetchAll: true }), bootstrap: pboot, mountpoint: mnt, name: 'all' });
     try {
       const blobSize = fs.statSync(path.join(pblobs, fs.readdirSync(pblobs)[0] as string)).size;
-      let cache = { prefetch_data_amount: 0 };
-      for (let k = 0; k < 400 && cache.prefetch_data_amount < blobSize * 0.9; k++) {
+      let cache = { prefetch_data_amount: 0, prefetch_begin_time_secs: 0, prefetch_end_time_secs: 0 };
+      for (let k = 0; k < 400 && cache.prefetch_end_time_secs === 0; k++) {
         await new Promise((r) => setTimeout(r, 50));
         cache = (await d.api('GET', '/api/v1/metrics/blobcache')).body as typeof cache;
       }
+      assert.ok(cache.prefetch_begin_time_secs > 0 && cache.prefetch_end_time_secs >= cache.prefetch_begin_time_secs, JSON.stringify(cache));
       assert.ok(cache.prefetch_data_amount >= blobSize * 0.9, `prefetch_all fetched ${cache.prefetch_data_amount} of ${blobSize}`);
       const before = (await d.api('GET', '/api/v1/metrics/backend')).body as Metrics;
       const r = await run('tar', ['-cf', '/dev/null', '-C', mnt, '.']);

@@ -1,9 +1,10 @@
 /**
  * nydusd with `fs_driver: "erofs"`: the kernel's EROFS serves the bootstrap, and nydusd serves
- * only the blobs, on demand, as FUSE files under loop devices. The mounted tree must equal the
- * source (single and merged images, the real Nydus fixture), data must still come lazily and be
- * verified (a corrupt chunk is EIO, never wrong bytes), and an unmount must leave no mount and no
- * loop device behind.
+ * only the blobs, on demand, as FUSE files: mounted by EROFS directly (file-backed, the default
+ * where the kernel can) or through loop devices (`erofs_backing: "loop"`). The mounted tree must
+ * equal the source (single and merged images, the real Nydus fixture), data must still come lazily
+ * and be verified (a corrupt chunk is EIO, never wrong bytes), and an unmount must leave no mount
+ * and no loop device behind.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,15 +35,19 @@ async function nydusLoops(): Promise<string[]> {
   return r.stdout.toString().split('\n').filter((l) => l.includes('nydusd-erofs-'));
 }
 
-function mountTypeAt(mnt: string): string | undefined {
+/** Type and source of the top mount at `mnt`. */
+function mountAt(mnt: string): { type: string; source: string } | undefined {
   const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n');
-  let type: string | undefined;
+  let found: { type: string; source: string } | undefined;
   for (const l of lines) {
     const f = l.split(' ');
-    if (f[4] === mnt) type = f[f.indexOf('-') + 1];
+    const dash = f.indexOf('-');
+    if (f[4] === mnt) found = { type: f[dash + 1] as string, source: f[dash + 2] as string };
   }
-  return type;
+  return found;
 }
+
+const mountTypeAt = (mnt: string): string | undefined => mountAt(mnt)?.type;
 
 describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () => {
   let work: string;
@@ -62,13 +67,15 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
     assert.deepEqual(await nydusLoops(), [], 'no loop device left');
   });
 
-  test('the mounted tree equals the source; reading one file fetches only its chunks; unmount leaves nothing', async () => {
+  test('file-backed (the default on this kernel): the mounted tree equals the source, no loop device; reading one file fetches only its chunks; unmount leaves nothing', async () => {
     const mnt = path.join(work, 'mnt-one');
     const r = await apiMount(d, mnt, `${work}/one.boot`, erofsConfig(`${work}/blobs`, `${work}/cache-one`, { amplify_io: 0 }));
     assert.equal(r.status, 204, JSON.stringify(r.body));
     try {
-      assert.equal(mountTypeAt(mnt), 'erofs');
-      assert.equal((await nydusLoops()).length, 2, 'one loop device for the bootstrap and one for the blob');
+      const m = mountAt(mnt);
+      assert.equal(m?.type, 'erofs');
+      assert.match(m?.source ?? '', /\/nydusd-erofs-[^/]+\/bootstrap$/, 'EROFS mounts the bootstrap file itself');
+      assert.deepEqual(await nydusLoops(), [], 'no loop device');
       const small = fs.readFileSync(path.join(mnt, 'files/one-byte'));
       assert.deepEqual(small, fs.readFileSync(path.join(src, 'files/one-byte')));
       const b = (await d.api('GET', `/api/v1/metrics/backend?id=${encodeURIComponent(mnt)}`)).body as { read_amount_total: number };
@@ -85,7 +92,7 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
     assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes('fuse.nydusblob'), 'blob files unmounted');
   });
 
-  test('a merged image: one loop device per blob, whiteouts applied, data from every layer', async () => {
+  test('erofs_backing "loop", a merged image: one loop device per blob, whiteouts applied, data from every layer; unmount detaches them', async () => {
     const layers = ['l1', 'l2'].map((l) => path.join(work, l));
     const [l1, l2] = layers as [string, string];
     fs.mkdirSync(`${l1}/etc/app`, { recursive: true });
@@ -99,10 +106,11 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
     for (const l of layers) await nydusImage(['create', '-t', 'dir-rafs', '--whiteout-spec', 'none', '-B', `${l}.boot`, '-D', `${work}/mblobs`, l]);
     await nydusImage(['merge', '-B', `${work}/merged.boot`, `${l1}.boot`, `${l2}.boot`]);
     const mnt = path.join(work, 'mnt-merged');
-    const r = await apiMount(d, mnt, `${work}/merged.boot`, erofsConfig(`${work}/mblobs`, `${work}/mcache`));
+    const r = await apiMount(d, mnt, `${work}/merged.boot`, erofsConfig(`${work}/mblobs`, `${work}/mcache`, { erofs_backing: 'loop' }));
     assert.equal(r.status, 204, JSON.stringify(r.body));
     try {
-      assert.equal((await nydusLoops()).length, 3);
+      assert.match(mountAt(mnt)?.source ?? '', /^\/dev\/loop\d+$/);
+      assert.equal((await nydusLoops()).length, 3, 'one loop device for the bootstrap and one per blob');
       assert.equal(fs.readFileSync(`${mnt}/etc/app/a.conf`, 'utf8'), 'a2');
       assert.equal(fs.existsSync(`${mnt}/etc/app/b.conf`), false);
       assert.equal(fs.readFileSync(`${mnt}/z`, 'utf8'), 'z2'.repeat(5000));
@@ -111,6 +119,8 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
     } finally {
       await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`);
     }
+    assert.equal(mountTypeAt(mnt), undefined, 'nothing mounted at the mountpoint');
+    assert.deepEqual(await nydusLoops(), [], 'loop devices detached');
   });
 
   test('the real Nydus v2.2 fixture mounts through the kernel and reads its files', async () => {
