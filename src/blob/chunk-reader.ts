@@ -5,7 +5,7 @@
  */
 import { FormatError, NydusError } from '../util/errors.js';
 import { toHex } from '../util/bytes.js';
-import { decompressChunk, type Compressor } from '../util/compress.js';
+import { decompressChunk, decompressChunkInto, type Compressor } from '../util/compress.js';
 import { digest, type Digester } from '../util/digest.js';
 import type { ByteSource } from '../image/byte-source.js';
 import { CHUNK_FLAG_COMPRESSED, type ChunkRecord } from '../format/v6/chunk-record.js';
@@ -18,17 +18,31 @@ export interface ChunkCodec {
   validate?: boolean;
 }
 
-/** Decode a chunk from its stored bytes. */
-export function decodeChunk(stored: Uint8Array, rec: ChunkRecord, codec: ChunkCodec, where: string): Uint8Array {
+/** The fields of a chunk record that decoding needs. */
+export type DecodableChunk = Pick<ChunkRecord, 'index' | 'flags' | 'compressedOffset' | 'compressedSize' | 'uncompressedSize' | 'digest'>;
+
+/**
+ * Decode a chunk from its stored bytes: into `dst` when given (exactly `uncompressedSize` bytes,
+ * then returned), else into a new buffer.
+ */
+export function decodeChunk(stored: Uint8Array, rec: DecodableChunk, codec: ChunkCodec, where: string, dst?: Uint8Array): Uint8Array {
   let data = stored;
   if ((rec.flags & CHUNK_FLAG_COMPRESSED) !== 0) {
     try {
-      data = decompressChunk(codec.compressor, stored, rec.uncompressedSize);
+      if (dst && dst.length === rec.uncompressedSize) {
+        decompressChunkInto(codec.compressor, stored, dst);
+        data = dst;
+      } else {
+        data = decompressChunk(codec.compressor, stored, rec.uncompressedSize);
+      }
     } catch (e) {
       // Name the chunk: the codec's message only says what is wrong with the bytes.
       if (e instanceof NydusError) throw new FormatError(e.code, `Cannot read chunk ${rec.index} of ${where} (${rec.compressedSize} bytes at ${rec.compressedOffset}): ${e.message}`, { errno: 5, offset: rec.compressedOffset, cause: e });
       throw e;
     }
+  } else if (dst && dst.length === stored.length) {
+    dst.set(stored);
+    data = dst;
   }
   if (data.length !== rec.uncompressedSize) {
     throw new FormatError('ERR_CHUNK_SIZE', `Cannot read chunk ${rec.index} of ${where}: ${data.length} bytes, expected ${rec.uncompressedSize}`, { errno: 5, offset: rec.compressedOffset });

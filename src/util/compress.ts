@@ -3,7 +3,9 @@
  * block, no size prefix) and none.
  * @module
  */
+import { createRequire } from 'node:module';
 import * as zstd from 'zstd-napi';
+import type { DCtx } from 'zstd-napi/binding.js';
 import { compressSync as lz4CompressPrefixed, uncompressSync as lz4UncompressPrefixed } from 'lz4-napi';
 import { FormatError } from './errors.js';
 
@@ -26,6 +28,8 @@ export function compressorFromCode(code: number): Compressor | undefined {
 const zstdCompressor = new zstd.Compressor();
 zstdCompressor.setParameters({ compressionLevel: 3 });
 const zstdDecompressor = new zstd.Decompressor();
+/** zstd-napi's native context, which decompresses into a buffer the caller gives. */
+const zstdDctx: DCtx = new (createRequire(import.meta.url)('zstd-napi/binding.js') as { DCtx: new () => DCtx }).DCtx();
 
 /**
  * Compress one chunk. Returns the input itself when compression does not make it smaller,
@@ -84,6 +88,25 @@ export function decompressChunk(algo: Compressor, data: Uint8Array, size: number
     throw new FormatError('ERR_DECOMPRESS', `Cannot decompress chunk: got ${out.length} bytes, expected ${size}`, { errno: 5 });
   }
   return out;
+}
+
+/**
+ * Decompress one chunk into `dst`, which must be exactly its uncompressed size. Throws
+ * FormatError('ERR_DECOMPRESS') when the data is corrupt or of another size.
+ */
+export function decompressChunkInto(algo: Compressor, data: Uint8Array, dst: Uint8Array): void {
+  if (algo !== 'zstd') {
+    const out = decompressChunk(algo, data, dst.length);
+    dst.set(out);
+    return;
+  }
+  let n: number;
+  try {
+    n = zstdDctx.decompress(dst, data);
+  } catch (e) {
+    throw new FormatError('ERR_DECOMPRESS', `Cannot decompress chunk: zstd data is corrupt or larger than ${dst.length} bytes (${(e as Error).message})`, { cause: e, errno: 5 });
+  }
+  if (n !== dst.length) throw new FormatError('ERR_DECOMPRESS', `Cannot decompress chunk: got ${n} bytes, expected ${dst.length}`, { errno: 5 });
 }
 
 /** Compress a whole buffer with zstd (metadata sections: CI array, inline bootstrap). */

@@ -7,7 +7,7 @@
  * fetched once however many readers want them — one in-flight entry per chunk index, joined by
  * every later reader until the chunk is marked ready — in requests planned by fetch-plan.ts
  * (merged and amplified up to `amplifyIo`). Each fetched chunk is decompressed and, with
- * `validate`, digest-checked (decodeChunk), written to the data file (pwrite), marked ready in
+ * `validate`, digest-checked (by the ChunkDecoder, on worker threads), written to the data file (pwrite), marked ready in
  * memory and handed to its readers; then, after an fdatasync of the data file (group-committed),
  * its bit may reach the chunk map file. A chunk that fails is rejected with errno EIO, counted in `errors`, and not marked
  * ready, so a later read tries again.
@@ -19,11 +19,10 @@
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BackendError, FormatError, NydusError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { ChunkRecord } from '../../format/v6/chunk-record.js';
-import { decodeChunk } from '../../blob/chunk-reader.js';
+import type { ChunkDecoder, DecodeResult } from '../../blob/chunk-decoder.js';
 import type { BlobBackend } from '../blob-backend.js';
 import type { BlobCacheMetrics, BlobCacheOptions, BlobInfo, CachedBlob } from '../blob-cache.js';
 import { openChunkMap, type ChunkStateMap } from './chunk-map.js';
@@ -49,6 +48,8 @@ export interface CachedBlobContext {
   limiter: RateLimiter;
   /** Chunks just decoded, answered from memory before the data file. */
   recent: RecentChunks;
+  /** Decompresses and verifies fetched chunks (on worker threads). */
+  decoder: ChunkDecoder;
 }
 
 /** How long chunk writes wait to share one fdatasync (the chunk map follows the sync). */
@@ -287,22 +288,26 @@ export class FileCachedBlob implements CachedBlob {
     }
     if (background) m.prefetchBytes += length;
     const good: { rec: ChunkRecord; data: Uint8Array; entry: Inflight }[] = [];
+    let decoded: DecodeResult[];
+    try {
+      decoded = await this.#ctx.decoder.decode(raw, start, group, { compressor: this.info.compressor, digester: this.info.digester, validate: this.#ctx.options.validate }, `blob ${id}`);
+    } catch (e) {
+      const err = e instanceof NydusError && e.errno !== undefined ? e : new FormatError('ERR_CHUNK_DECODE', `Cannot decode ${rangeOf(group)} of blob ${id}: ${(e as Error).message}`, { errno: EIO, cause: e });
+      decoded = group.map(() => err);
+    }
     for (let i = 0; i < group.length; i++) {
       const rec = group[i] as ChunkRecord;
       const entry = entries[i] as Inflight;
-      const off = rec.compressedOffset - start;
-      try {
-        const data = decodeChunk(raw.subarray(off, off + rec.compressedSize), rec, { compressor: this.info.compressor, digester: this.info.digester, validate: this.#ctx.options.validate }, `blob ${id}`);
-        good.push({ rec, data, entry });
+      const r = decoded[i] as DecodeResult;
+      if (r instanceof Uint8Array) {
+        good.push({ rec, data: r, entry });
         if (background) m.prefetchChunks++;
-      } catch (e) {
+      } else {
         m.errors++;
-        this.#ctx.logger.warn('blob cache: bad chunk', { blobId: id, chunk: rec.index, error: (e as Error).message });
+        this.#ctx.logger.warn('blob cache: bad chunk', { blobId: id, chunk: rec.index, error: r.message });
         this.#forget(rec, entry);
-        entry.reject(e instanceof NydusError && e.errno !== undefined ? e : new FormatError('ERR_CHUNK_DECODE', `Cannot decode chunk ${rec.index} of blob ${id}: ${(e as Error).message}`, { errno: EIO, cause: e }));
+        entry.reject(r);
       }
-      // Long prefetch batches decompress in slices, leaving room for foreground work.
-      if (background && i % 8 === 7) await yieldToLoop();
     }
     if (good.length === 0) return;
     const indexes = good.map((g) => g.rec.index);

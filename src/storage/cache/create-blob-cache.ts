@@ -13,12 +13,15 @@ import { FileCachedBlob, type CachedBlobContext } from './cached-blob.js';
 import { PrefetchQueue } from './prefetch-queue.js';
 import { createRateLimiter, systemClock, type Clock } from './rate-limiter.js';
 import { RecentChunks } from './recent-chunks.js';
+import { createChunkDecoder, type ChunkDecoder } from '../../blob/chunk-decoder.js';
 
 /** Collaborators of the cache (all optional). */
 export interface BlobCacheDeps {
   logger?: Logger;
   /** Time source of the prefetch bandwidth limiter (tests). */
   clock?: Clock;
+  /** Decoder of fetched chunks (default: createChunkDecoder(), on worker threads). */
+  decoder?: ChunkDecoder;
 }
 
 function checkOptions(o: BlobCacheOptions): void {
@@ -58,6 +61,7 @@ class FileCacheManager implements BlobCacheManager {
       queue: new PrefetchQueue(o.prefetch.threads),
       limiter: createRateLimiter(o.prefetch.bandwidthRate, deps.clock ?? systemClock),
       recent: new RecentChunks(RECENT_CHUNKS_BUDGET),
+      decoder: deps.decoder ?? createChunkDecoder(),
     };
   }
 
@@ -93,5 +97,6 @@ class FileCacheManager implements BlobCacheManager {
     this.#ctx.queue.close();
     await Promise.all([...this.#blobs.values()].map((b) => b.close()));
     this.#blobs.clear();
+    await this.#ctx.decoder.close();
   }
 }
