@@ -362,8 +362,8 @@ export class RafsImage {
     return withContext(() => decodeChunkRecord(viewOf(this.source.read(off, CHUNK_RECORD_SIZE)), 0), `Cannot read chunk table record ${k} at offset ${off}`, off);
   }
 
-  /** The chunk-table record for a chunk address (map built on first use). */
-  chunkRecord(c: ChunkIndex, checkBlock = true): ChunkRecord {
+  /** Per blob, chunk index → chunk-table record number + 1 (0: no record), built on first use. */
+  #chunkMaps(): Int32Array[] {
     if (!this.#chunkMap) {
       const maps = this.blobs.map((b) => new Int32Array(b.entry.chunkCount));
       const n = this.chunkRecordCount;
@@ -376,7 +376,35 @@ export class RafsImage {
       }
       this.#chunkMap = maps;
     }
-    const k = (this.#chunkMap[c.blobIndex]?.[c.chunkIndex] ?? 0) - 1;
+    return this.#chunkMap;
+  }
+
+  /**
+   * The uncompressed offsets of blob `blobIndex`'s chunks that have a record, with their chunk
+   * indexes, in chunk-index order: read straight from the chunk table, without decoding records
+   * (a large blob has hundreds of thousands).
+   */
+  chunkStarts(blobIndex: number): { starts: Float64Array; indexes: Uint32Array } {
+    const map = this.#chunkMaps()[blobIndex];
+    if (!map) return { starts: new Float64Array(0), indexes: new Uint32Array(0) };
+    const table = viewOf(this.source.read(this.ext.chunkTableOffset, this.ext.chunkTableSize));
+    const starts = new Float64Array(map.length);
+    const indexes = new Uint32Array(map.length);
+    let m = 0;
+    for (let i = 0; i < map.length; i++) {
+      const k = (map[i] as number) - 1;
+      if (k < 0) continue;
+      const off = k * CHUNK_RECORD_SIZE + 56;
+      starts[m] = table.getUint32(off + 4, true) * 2 ** 32 + table.getUint32(off, true);
+      indexes[m] = i;
+      m++;
+    }
+    return { starts: starts.subarray(0, m), indexes: indexes.subarray(0, m) };
+  }
+
+  /** The chunk-table record for a chunk address. */
+  chunkRecord(c: ChunkIndex, checkBlock = true): ChunkRecord {
+    const k = (this.#chunkMaps()[c.blobIndex]?.[c.chunkIndex] ?? 0) - 1;
     if (k < 0) throw new FormatError('ERR_BAD_CHUNK_INDEX', `Cannot find chunk ${c.chunkIndex} of blob ${c.blobIndex} in the chunk table`);
     const rec = this.chunkRecordAt(k);
     // Bounded before any reader sizes a buffer by it (an lz4 block is decoded into exactly this many bytes).

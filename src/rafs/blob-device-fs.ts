@@ -160,21 +160,13 @@ export class BlobDeviceFs implements FileSystem {
    */
   #starts(f: BlobFile): { starts: Float64Array; indexes: Uint32Array } {
     if (f.starts) return f.starts;
-    const n = this.#image.blobs[f.index]?.entry.chunkCount ?? 0;
-    const starts = new Float64Array(n);
-    const indexes = new Uint32Array(n);
-    let m = 0;
-    let prev = -1;
-    for (let k = 0; k < n; k++) {
-      const rec = this.#image.chunkRecordByIndex(f.index, k);
-      if (!rec) continue;
-      if (rec.uncompressedOffset <= prev) throw new FuseError(ERRNO.EIO, `blob ${f.index}: chunk ${k} starts at ${rec.uncompressedOffset}, not after the chunk before it (${prev}); the blob cannot be addressed by offset`);
-      starts[m] = rec.uncompressedOffset;
-      indexes[m] = k;
-      m++;
-      prev = rec.uncompressedOffset;
+    const s = this.#image.chunkStarts(f.index);
+    for (let m = 1; m < s.starts.length; m++) {
+      if ((s.starts[m] as number) <= (s.starts[m - 1] as number)) {
+        throw new FuseError(ERRNO.EIO, `blob ${f.index}: chunk ${s.indexes[m]} starts at ${s.starts[m]}, not after the chunk before it (${s.starts[m - 1]}); the blob cannot be addressed by offset`);
+      }
     }
-    f.starts = { starts: starts.subarray(0, m), indexes: indexes.subarray(0, m) };
+    f.starts = s;
     return f.starts;
   }
 

@@ -119,7 +119,7 @@ class PersistentChunkMap implements ChunkStateMap {
     const size = fstatSync(fd).size;
     if (options.reset === true || size !== expected) {
       if (size !== 0 && options.reset !== true) this.#logger.warn('chunk map has the wrong size, starting empty', { path, size, expected });
-      this.#init(expected);
+      this.#init(expected, size !== 0);
       return;
     }
     const all = new Uint8Array(expected);
@@ -132,7 +132,7 @@ class PersistentChunkMap implements ChunkStateMap {
     const v = new DataView(all.buffer);
     if (done !== expected || v.getUint32(0, true) !== CHUNK_MAP_MAGIC || v.getUint32(4, true) < 1 || v.getUint32(8, true) !== CHUNK_MAP_MAGIC2) {
       if (all.some((b) => b !== 0)) this.#logger.warn('chunk map has a bad header, starting empty', { path });
-      this.#init(expected);
+      this.#init(expected, true);
       return;
     }
     if (v.getUint32(12, true) === CHUNK_MAP_ALL_READY) {
@@ -152,13 +152,17 @@ class PersistentChunkMap implements ChunkStateMap {
     }
   }
 
-  /** A fresh file: size first, then the header, each synced (as nydusd does). */
-  #init(expected: number): void {
+  /**
+   * A fresh file: size first, then the header, each synced (as nydusd does) when the file held
+   * something, so that no old bit can come back after a crash. A new, empty file has no bits to
+   * lose: a crash before its header is on disk only leaves a bad header, which starts empty.
+   */
+  #init(expected: number, hadContent: boolean): void {
     ftruncateSync(this.#fd, 0);
     ftruncateSync(this.#fd, expected);
-    fsyncSync(this.#fd);
+    if (hadContent) fsyncSync(this.#fd);
     writeSync(this.#fd, headerBytes(false), 0, CHUNK_MAP_HEADER_SIZE, 0);
-    fsyncSync(this.#fd);
+    if (hadContent) fsyncSync(this.#fd);
   }
 
   isReady(index: number): boolean {
