@@ -190,7 +190,7 @@ export class DaemonManager {
     child.unref();
     const end = Date.now() + (this.#o.startTimeoutMs ?? 30_000);
     for (;;) {
-      const early = await Promise.race([spawnError.then((e) => e.message), exited, new Promise<undefined>((r) => setTimeout(r, 50))]);
+      const early = await Promise.race([spawnError.then((e) => e.message), exited, new Promise<undefined>((r) => setTimeout(r, 10))]);
       if (early !== undefined) throw new SnapshotError('ERR_NYDUS_IMAGE', `Cannot start nydusd (${this.#o.nydusdPath}): ${early}; see ${join(this.#o.dir, 'nydusd.log')}`);
       if (existsSync(this.apiSocket) && await this.#answers()) break;
       if (Date.now() > end) {
@@ -255,6 +255,16 @@ export class DaemonManager {
         this.#log.error('cannot mount image again', { mountpoint: spec.mountpoint, error: (e as Error).message });
       }
     }
+  }
+
+  /**
+   * Start the daemon now if it does not run, without waiting (a bootstrap is being fetched: the
+   * daemon starts meanwhile, and the mount that follows finds it running). Failures are logged;
+   * the mount tries again.
+   */
+  prestart(): void {
+    if (this.#closing) return;
+    this.#serial(() => this.#ensureDaemon()).catch((e: unknown) => this.#log.warn('cannot start nydusd ahead of the mount', { error: (e as Error).message }));
   }
 
   /** Mount an image (nothing happens when the daemon already serves that mountpoint). Starts the daemon when needed. */

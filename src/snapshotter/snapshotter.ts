@@ -191,7 +191,11 @@ export class NydusSnapshotter {
       let name = `${ns === '' ? '' : `${ns}/`}remote/${target}`;
       if (this.#store.get(name)) name = `${name}/${Date.now()}`;
       const r = await this.#createSnapshot('committed', name, parent, { ...labels, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
-        if (type === 'bootstrap') await this.#o.resolver.fetchBootstrap(layer.imageRef, layer.layerDigest, layer.auth, join(dir, 'fs', BOOTSTRAP_PATH));
+        if (type === 'bootstrap') {
+          // nydusd (when not running yet) starts while the bootstrap downloads.
+          this.#o.daemons.prestart();
+          await this.#o.resolver.fetchBootstrap(layer.imageRef, layer.layerDigest, layer.auth, join(dir, 'fs', BOOTSTRAP_PATH));
+        }
       }, layer);
       this.#log.info('remote snapshot', { key, name: r.name, type, image: layer.imageRef, layer: layer.layerDigest });
       return true;

@@ -56,7 +56,7 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what:
   while (Date.now() < end) {
     if (await cond()) return;
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nydusd exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`timed out waiting for ${what}:\n${log()}`);
 }
