@@ -83,3 +83,21 @@ export function elapsed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 export async function dropCaches(): Promise<void> {
   await runOk('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
 }
+
+/** Whether bin/ runs the compiled dist/ or the sources through tsx (dist/ older than src/). */
+export function launcherMode(): string {
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  const root = path.resolve(import.meta.dirname, '..');
+  try {
+    return fs.statSync(path.join(root, 'dist/.stamp')).mtimeMs >= newest(path.join(root, 'src')) && !process.env['NYDUS_TS_SOURCE'] ? 'dist/ (compiled)' : 'src/ through tsx (dist/ is older than src/: run npm run build)';
+  } catch {
+    return 'src/ through tsx (no dist/)';
+  }
+}

@@ -21,6 +21,8 @@
  * Both run directly against the registry and through nginx with `limit_rate 50m` (per response,
  * slice cache mode). Page caches are dropped before every cold start. Reads: `xargs -P4 cat`.
  *
+ * Each Nydus cell is the median of BENCH_REPS runs (default 3); OCI runs once.
+ *
  * Usage: npm run bench:coldstart      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
  */
 import * as fs from 'node:fs';
@@ -36,10 +38,12 @@ import { startRegistry, type StartedRegistry } from '../test/helpers/registry.js
 import { startNginxProxy, type NginxProxy } from '../test/helpers/nginx.js';
 import { apiMount, nydusdConfig, startNydusd, type NydusdHandle } from '../test/helpers/nydusd.js';
 import { RegistryClient } from '../src/registry/registry-client.js';
-import { MiB, collectFiles, dropCaches, elapsed, fmtMiB, fmtS, planImage } from './bench-images.js';
+import { MiB, collectFiles, dropCaches, elapsed, fmtMiB, fmtS, launcherMode, planImage } from './bench-images.js';
 
 const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
 const LAYERS = 3;
+/** Runs of each Nydus variant per cell (the median is reported). */
+const NYDUS_REPS = Math.max(1, Number(process.env['BENCH_REPS'] ?? '3'));
 
 const log = (s: string): void => { process.stderr.write(`[coldstart] ${s}\n`); };
 
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const tStart = performance.now();
   try {
-    log(`work dir ${work}; sizes ${SIZES_MIB.join(', ')} MiB`);
+    log(`work dir ${work}; sizes ${SIZES_MIB.join(', ')} MiB; tools from ${launcherMode()}`);
     const all = collectFiles();
     log(`${all.length} candidate files from /usr/lib and /usr/share (${fmtMiB(all.reduce((s, f) => s + f.size, 0))} MiB)`);
     reg = await startRegistry({ dir: path.join(work, 'registry') });
@@ -230,13 +234,23 @@ async function main(): Promise<void> {
         const oci = await ociColdStart(host, repo, odir, startup, via);
         fs.rmSync(odir, { recursive: true, force: true });
         const nydus = {} as Record<NydusVariant['name'], PathResult>;
+        // Nydus runs take seconds and vary more than that from run to run: each is run NYDUS_REPS
+        // times, the variants taking turns, and the run with the median time is reported.
+        const tries = new Map<NydusVariant['name'], PathResult[]>();
+        for (let rep = 0; rep < NYDUS_REPS; rep++) {
+          for (const v of VARIANTS) {
+            fs.mkdirSync(ndir, { recursive: true });
+            await dropCaches();
+            const r = await nydusColdStart(host, nrepo, ndir, startup, via, v);
+            fs.rmSync(ndir, { recursive: true, force: true });
+            if (r.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, Nydus ${v.name} read ${r.readBytes}`);
+            tries.set(v.name, [...(tries.get(v.name) ?? []), r]);
+          }
+        }
         for (const v of VARIANTS) {
-          fs.mkdirSync(ndir, { recursive: true });
-          await dropCaches();
-          const r = await nydusColdStart(host, nrepo, ndir, startup, via, v);
-          fs.rmSync(ndir, { recursive: true, force: true });
-          if (r.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, Nydus ${v.name} read ${r.readBytes}`);
-          nydus[v.name] = r;
+          const sorted = [...(tries.get(v.name) ?? [])].sort((a, b) => a.totalMs - b.totalMs);
+          nydus[v.name] = sorted[Math.floor(sorted.length / 2)] as PathResult;
+          log(`${sizeMiB} MiB ${mode}: Nydus ${v.name} runs ${sorted.map((r) => fmtS(r.totalMs)).join(', ')} s`);
         }
         if (oci.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, OCI read ${oci.readBytes}`);
         log(`${sizeMiB} MiB ${mode}: OCI ${fmtS(oci.totalMs)} s (${oci.phases}), ${VARIANTS.map((v) => `Nydus ${v.name} ${fmtS(nydus[v.name].totalMs)} s (${nydus[v.name].phases})`).join(', ')}`);
@@ -255,7 +269,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   const pad = (s: string, n: number): string => s.padEnd(n);
   out.push('');
-  out.push(`Cold start: from nothing local to "start-up set read" (${os.cpus().length} CPUs, docker-registry on loopback; reads with xargs -P4 cat; page caches dropped before each run)`);
+  out.push(`Cold start: from nothing local to "start-up set read" (${os.cpus().length} CPUs, docker-registry on loopback; reads with xargs -P4 cat; page caches dropped before each run; Nydus: median of ${NYDUS_REPS} runs; tools run from ${launcherMode()})`);
   out.push('');
   out.push('image      files  image MiB  start-up (files/MiB)  OCI gzip MiB  Nydus blobs MiB  skopeo push s  nydusify convert s  skopeo copy (pull) s');
   for (const r of rows) {

@@ -33,6 +33,8 @@
  * Everything started (registry, containerd, snapshotter, nydusd) is stopped by its handle, and
  * every mount and loop device it made is removed, also on failure or Ctrl-C.
  *
+ * OCI runs once per image; each Nydus path BENCH_REPS times (default 3), the median reported.
+ *
  * Usage: npm run bench:container      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
  */
 import { spawn } from 'node:child_process';
@@ -50,10 +52,12 @@ import {
   type StartedContainerd, type StartedSnapshotter,
 } from '../test/helpers/containerd.js';
 import { RegistryClient } from '../src/registry/registry-client.js';
-import { MiB, collectFiles, dropCaches, fmtMiB, fmtS, planImage, type SrcFile } from './bench-images.js';
+import { MiB, collectFiles, dropCaches, fmtMiB, fmtS, launcherMode, planImage, type SrcFile } from './bench-images.js';
 
 const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
 const LAYERS = 3;
+/** Runs of each Nydus path per image (the median is reported). */
+const NYDUS_REPS = Math.max(1, Number(process.env['BENCH_REPS'] ?? '3'));
 const APPLETS = ['sh', 'cat', 'xargs', 'wc', 'echo'];
 const START_SH = '#!/bin/sh\nn=$(xargs -0 -P4 -n32 cat < /app/startup.list | wc -c)\necho "READY $n"\n';
 /** Targets of the issue. */
@@ -363,12 +367,22 @@ async function buildAndPush(all: readonly SrcFile[], sizeMiB: number, work: stri
   fs.rmSync(path.join(work, 'conv'), { recursive: true, force: true });
   const om = await manifestOf(reg.host, repo);
   const nm = await manifestOf(reg.host, nrepo);
+  // OCI runs once (tens of seconds); each Nydus path NYDUS_REPS times, the paths taking turns,
+  // and the run with the median READY time is reported.
+  const tries = new Map<PathName, RunResult[]>();
+  for (let rep = 0; rep < NYDUS_REPS; rep++) {
+    for (const p of PATHS) {
+      if (p === 'OCI' && rep > 0) continue;
+      const ref = `${reg.host}/${p === 'OCI' ? repo : nrepo}:1`;
+      const r = await coldStart(p, { work, reg, regLog, ref, startupBytes: plan.startupBytes, erofsTemplate });
+      log(`${sizeMiB} MiB ${p}: READY after ${fmtS(r.totalMs)} s (pull ${fmtS(r.pullMs)} + run ${fmtS(r.runMs)}), ${fmtMiB(r.bytes)} MiB in ${r.requests} requests${r.imageFs ? `; image mounted as ${r.imageFs}` : ''}`);
+      tries.set(p, [...(tries.get(p) ?? []), r]);
+    }
+  }
   const runs = {} as Record<PathName, RunResult>;
   for (const p of PATHS) {
-    const ref = `${reg.host}/${p === 'OCI' ? repo : nrepo}:1`;
-    const r = await coldStart(p, { work, reg, regLog, ref, startupBytes: plan.startupBytes, erofsTemplate });
-    log(`${sizeMiB} MiB ${p}: READY after ${fmtS(r.totalMs)} s (pull ${fmtS(r.pullMs)} + run ${fmtS(r.runMs)}), ${fmtMiB(r.bytes)} MiB in ${r.requests} requests${r.imageFs ? `; image mounted as ${r.imageFs}` : ''}`);
-    runs[p] = r;
+    const sorted = [...(tries.get(p) ?? [])].sort((a, b) => a.totalMs - b.totalMs);
+    runs[p] = sorted[Math.floor(sorted.length / 2)] as RunResult;
   }
   return {
     sizeMiB, files: plan.picked.length, imageBytes: plan.total, startupFiles: plan.startup.length, startupBytes: plan.startupBytes,
@@ -378,29 +392,12 @@ async function buildAndPush(all: readonly SrcFile[], sizeMiB: number, work: stri
   };
 }
 
-function launcherMode(): string {
-  const newest = (dir: string): number => {
-    let t = 0;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      t = Math.max(t, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
-    }
-    return t;
-  };
-  const root = path.resolve(import.meta.dirname, '..');
-  try {
-    return fs.statSync(path.join(root, 'dist/.stamp')).mtimeMs >= newest(path.join(root, 'src')) && !process.env['NYDUS_TS_SOURCE'] ? 'dist/ (compiled)' : 'src/ through tsx (dist/ is older than src/)';
-  } catch {
-    return 'src/ through tsx (no dist/)';
-  }
-}
-
 function report(rows: readonly Row[], totalMs: number): string {
   const out: string[] = [];
   const pad = (s: string, n: number): string => s.padEnd(n);
   out.push('');
   out.push(`Container start, HelloBench-style: from nothing local (fresh containerd and snapshotter roots, page caches dropped) to the container's READY line`);
-  out.push(`(${os.cpus().length} CPUs; docker-registry on loopback; the container reads its start-up set with busybox xargs -0 -P4 cat; tools run from ${launcherMode()})`);
+  out.push(`(${os.cpus().length} CPUs; docker-registry on loopback; the container reads its start-up set with busybox xargs -0 -P4 cat; Nydus: median of ${NYDUS_REPS} runs; tools run from ${launcherMode()})`);
   out.push('');
   out.push('image      files  image MiB  start-up (files/MiB)  OCI gzip MiB  Nydus blobs MiB  skopeo push s  nydusify convert s');
   for (const r of rows) {

@@ -22,6 +22,7 @@ import { createBlobCacheManager } from '../storage/cache/create-blob-cache.js';
 import { mountFuse, type FuseSession } from '../fuse/session.js';
 import { RafsFs } from '../rafs/rafs-fs.js';
 import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
+import { createErofsStateDir, sweepErofsStateDirs } from './erofs-state.js';
 import { ErofsFileMountError, attachLoop, detachLoop, mountErofs, mountErofsFiles, unmountErofs } from '../fuse/erofs-mount.js';
 import { FsMetrics } from '../rafs/fs-metrics.js';
 import type { DaemonConfig } from './config.js';
@@ -266,7 +267,8 @@ export class Daemon {
    * over each and over the bootstrap. Undone in reverse on failure.
    */
   async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
-    const stateDir = mkdtempSync(join(tmpdir(), 'nydusd-erofs-'));
+    await sweepErofsStateDirs(log);
+    const stateDir = createErofsStateDir();
     const blobDir = join(stateDir, 'blobs');
     mkdirSync(blobDir);
     // EROFS mounts the bootstrap file itself: the mount's own file (a link to it, named in the

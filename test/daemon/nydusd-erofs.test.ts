@@ -151,6 +151,38 @@ describe('nydusd fs_driver "erofs": kernel EROFS over on-demand blob files', () 
     }
   });
 
+  test('a killed nydusd leaves its state dir with a dead blob mount; once its image is unmounted, the next erofs mount removes both', async () => {
+    const kdir = path.join(work, 'killed');
+    fs.mkdirSync(kdir);
+    const k = await startNydusd({ dir: kdir, name: 'victim' });
+    const mnt = path.join(work, 'mnt-killed');
+    let stateDir: string | undefined;
+    const other = path.join(work, 'mnt-after');
+    try {
+      const r = await apiMount(k, mnt, `${work}/one.boot`, erofsConfig(`${work}/blobs`, `${work}/cache-killed`));
+      assert.equal(r.status, 204, JSON.stringify(r.body));
+      stateDir = path.dirname(mountAt(mnt)?.source ?? '');
+      assert.match(path.basename(stateDir), /^nydusd-erofs-/);
+      assert.equal(fs.readFileSync(path.join(stateDir, 'owner'), 'utf8').trim(), String(k.pid));
+      // SIGKILL, then the helper unmounts the image, as nydus-snapshotter does when nydusd dies.
+      await k.kill();
+      assert.equal(mountAt(mnt), undefined);
+      assert.equal(mountAt(path.join(stateDir, 'blobs'))?.type, 'fuse.nydusblob', 'the dead blob mount is still there');
+      const r2 = await apiMount(d, other, `${work}/one.boot`, erofsConfig(`${work}/blobs`, `${work}/cache-after`));
+      assert.equal(r2.status, 204, JSON.stringify(r2.body));
+      assert.equal(mountAt(path.join(stateDir, 'blobs')), undefined, 'the dead blob mount is gone');
+      assert.equal(fs.existsSync(stateDir), false, `${stateDir} is removed`);
+      assert.deepEqual(fs.readFileSync(path.join(other, 'files/one-byte')), fs.readFileSync(path.join(src, 'files/one-byte')));
+    } finally {
+      await k.kill();
+      await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(other)}`);
+      if (stateDir && fs.existsSync(stateDir)) {
+        if (mountAt(path.join(stateDir, 'blobs'))) await run('umount', ['-l', path.join(stateDir, 'blobs')]);
+        fs.rmSync(stateDir, { recursive: true, force: true });
+      }
+    }
+  });
+
   test('a corrupt chunk reads as EIO through the kernel, other files still read, the daemon stays up', async () => {
     const bad = path.join(work, 'badblobs');
     const target = '/files/3m.bin';
