@@ -202,8 +202,8 @@ function startDuration(pid: number, log: string, readyLine: RegExp): number | un
 }
 
 /**
- * The state dirs (`nydusd-erofs-*`: bootstrap copy, FUSE blob files, loop backing files) of
- * kernel EROFS mounts under `dir`, found through the mount's loop device's backing file.
+ * The state dirs (`nydusd-erofs-*`: bootstrap link, FUSE blob files) of kernel EROFS mounts under
+ * `dir`: the directory of the mount's source (file-backed), or of its loop device's backing file.
  */
 function erofsStateDirs(dir: string): string[] {
   const out: string[] = [];
@@ -213,8 +213,12 @@ function erofsStateDirs(dir: string): string[] {
     const sep = f.indexOf('-');
     const mp = f[4];
     if (sep < 0 || mp === undefined || f[sep + 1] !== 'erofs' || !(mp === real || mp.startsWith(`${real}/`))) continue;
-    const dev = /^\/dev\/(loop\d+)$/.exec(f[sep + 2] ?? '');
-    if (!dev) continue;
+    const source = f[sep + 2] ?? '';
+    const dev = /^\/dev\/(loop\d+)$/.exec(source);
+    if (!dev) {
+      if (/\/nydusd-erofs-[^/]+\/bootstrap$/.test(source)) out.push(path.dirname(source));
+      continue;
+    }
     try {
       const backing = fs.readFileSync(`/sys/block/${dev[1]}/loop/backing_file`, 'utf8').trim().replace(/ \(deleted\)$/, '');
       out.push(path.dirname(backing));
