@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../util/logger.js';
 import { readMountTable, unmountPath } from '../fuse/mount.js';
+import { processAlive } from '../util/process-alive.js';
 
 const PREFIX = 'nydusd-erofs-';
 const OWNER = 'owner';
@@ -24,19 +25,6 @@ export function createErofsStateDir(): string {
   return dir;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (killed, not yet reaped by its parent) serves nothing.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** Backing files of the attached loop devices (an EROFS mount through loop devices names those, not the files). */
 function loopBackingFiles(): string[] {
@@ -75,7 +63,7 @@ export async function sweepErofsStateDirs(logger: Logger): Promise<string[]> {
     } catch {
       continue; // being created, or not ours
     }
-    if (!Number.isSafeInteger(owner) || owner <= 0 || owner === process.pid || alive(owner)) continue;
+    if (!Number.isSafeInteger(owner) || owner <= 0 || owner === process.pid || processAlive(owner)) continue;
     const inside = (p: string): boolean => p === dir || p.startsWith(`${dir}/`);
     if (mounts.some((m) => m.fstype === 'erofs' && inside(m.source)) || loops.some(inside)) continue;
     try {

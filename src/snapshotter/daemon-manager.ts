@@ -28,6 +28,7 @@ import { apiRequest } from '../api/api-client.js';
 import { topMountAt, unmountPath } from '../fuse/mount.js';
 import type { Logger } from '../util/logger.js';
 import { SnapshotError } from './snapshot-error.js';
+import { processAlive } from '../util/process-alive.js';
 
 /** Options of the manager. */
 export interface DaemonManagerOptions {
@@ -63,24 +64,6 @@ interface Watched {
 
 const RESTARTS_PER_MINUTE = 5;
 const PID_CHECK_MS = 2000;
-
-/**
- * Whether process `pid` runs. A zombie does not: a nydusd found again after a snapshotter restart
- * is not our child, and when it exits it stays a zombie until init reaps it, which may take a while.
- */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Starts, finds, watches and restarts the shared nydusd, and mounts images through its API. */
 export class DaemonManager {
@@ -136,7 +119,7 @@ export class DaemonManager {
     } catch {
       return undefined;
     }
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+    if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return undefined;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (!cmd.includes(this.apiSocket)) return undefined;
@@ -148,7 +131,7 @@ export class DaemonManager {
 
   #watchPid(pid: number): Watched {
     const t = setInterval(() => {
-      if (!alive(pid)) this.#onDeath(pid, 'its process is gone');
+      if (!processAlive(pid)) this.#onDeath(pid, 'its process is gone');
     }, PID_CHECK_MS);
     t.unref();
     return { pid, unwatch: () => clearInterval(t) };
@@ -356,8 +339,8 @@ export class DaemonManager {
       }
       try { process.kill(pid, 'SIGTERM'); } catch { return; }
       const end = Date.now() + 10_000;
-      while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      while (processAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      if (processAlive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       rmSync(this.pidFile, { force: true });
       this.#log.info('nydusd stopped', { pid });
     });
