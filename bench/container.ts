@@ -20,7 +20,8 @@
  *  - OCI:   `ctr images pull --plain-http` (overlayfs) + `ctr run --rm`;
  *  - Nydus: `ctr-remote image rpull --plain-http --snapshotter nydus` + `ctr run --rm --snapshotter
  *    nydus`, with two nydusd configs given to the snapshotter as `--nydusd-config` templates:
- *      fusedev — the snapshotter's defaults (whole file system over FUSE, no prefetch);
+ *      fusedev — the snapshotter's defaults (whole file system over FUSE, prefetch of the
+ *                image's start-up list from its prefetch table: 8 threads, 4 MiB requests);
  *      erofs   — `fs_driver: "erofs"` (the kernel's EROFS serves the bootstrap, nydusd the blob
  *                data on demand) with fs_prefetch of the bootstrap's prefetch table (8 threads,
  *                4 MiB merging).

@@ -12,7 +12,12 @@ import type { RegistryLocation } from './image-resolver.js';
 /** A parsed template. */
 export type NydusdTemplate = Readonly<Record<string, unknown>>;
 
-/** The template used without `--nydusd-config`: registry backend, blobcache, no prefetch. */
+/**
+ * The template used without `--nydusd-config`: registry backend, blobcache, and prefetch of the
+ * start-up files an image's prefetch table lists (8 threads, 4 MiB requests), never of a whole
+ * image (see nydusdConfigFor): layers are fetched only as far as containers read them, or as the
+ * image declares its start-up needs.
+ */
 export const DEFAULT_NYDUSD_TEMPLATE: NydusdTemplate = {
   device: {
     backend: { type: 'registry', config: { timeout: 30, connect_timeout: 10, retry_limit: 3 } },
@@ -20,7 +25,7 @@ export const DEFAULT_NYDUSD_TEMPLATE: NydusdTemplate = {
   },
   mode: 'direct', digest_validate: false, enable_xattr: true, iostats_files: false, access_pattern: false,
   latest_read_files: false, amplify_io: 1048576,
-  fs_prefetch: { enable: false, threads_count: 4, merging_size: 1048576, bandwidth_rate: 0, prefetch_all: false },
+  fs_prefetch: { enable: true, threads_count: 8, merging_size: 4 << 20, bandwidth_rate: 0, prefetch_all: false },
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -44,8 +49,14 @@ export function parseNydusdTemplate(text: string, where: string): NydusdTemplate
   return v;
 }
 
-/** The config text of one image: `template` with the registry location and the shared cache dir. */
-export function nydusdConfigFor(template: NydusdTemplate, location: RegistryLocation, cacheDir: string): string {
+/**
+ * The config text of one image: `template` with the registry location and the shared cache dir.
+ * `startupListed` says whether the image's prefetch table names its start-up files (it was
+ * converted with `--prefetch-patterns`); when it does not (the table is empty or only "/", what
+ * nydusify writes by default), a template that prefetches the table but not everything
+ * (`prefetch_all` false) gets no prefetch for this image: "/" would mean the whole image.
+ */
+export function nydusdConfigFor(template: NydusdTemplate, location: RegistryLocation, cacheDir: string, startupListed = true): string {
   const device = (isObject(template.device) ? template.device : {}) as Record<string, unknown>;
   const backend = (isObject(device.backend) ? device.backend : { type: 'registry' }) as Record<string, unknown>;
   const cache = (isObject(device.cache) ? device.cache : { type: 'blobcache' }) as Record<string, unknown>;
@@ -62,8 +73,11 @@ export function nydusdConfigFor(template: NydusdTemplate, location: RegistryLoca
     : backend;
   const cacheType = typeof cache.type === 'string' && cache.type !== '' ? cache.type : 'blobcache';
   const cacheConfig = isObject(cache.config) ? cache.config : {};
+  const fp = isObject(template.fs_prefetch) ? template.fs_prefetch : undefined;
+  const noStartupPrefetch = fp !== undefined && fp.enable === true && fp.prefetch_all !== true && !startupListed;
   return JSON.stringify({
     ...template,
     device: { ...device, backend: filledBackend, cache: { ...cache, type: cacheType, config: { ...cacheConfig, work_dir: cacheDir } } },
+    ...(noStartupPrefetch ? { fs_prefetch: { ...fp, enable: false } } : {}),
   });
 }

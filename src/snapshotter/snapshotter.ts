@@ -28,6 +28,8 @@ import { layerHintOf, type LayerHint } from './layer-labels.js';
 import type { ImageResolver } from './image-resolver.js';
 import type { DaemonManager, MountSpec } from './daemon-manager.js';
 import { nydusdConfigFor, type NydusdTemplate } from './nydusd-config.js';
+import { RafsImage } from '../image/rafs-image.js';
+import { fileSource } from '../image/byte-source.js';
 
 /** What the snapshotter is made of. */
 export interface SnapshotterOptions {
@@ -131,11 +133,27 @@ export class NydusSnapshotter {
   async #mountSpec(bootstrap: SnapshotRecord): Promise<MountSpec> {
     const layer = bootstrap.nydus as NydusLayer;
     const location = await this.#o.resolver.locate(layer.imageRef, layer.auth);
+    const source = join(this.#paths.fsDir(bootstrap.id), BOOTSTRAP_PATH);
     return {
       mountpoint: this.imageMountpoint(bootstrap.id),
-      source: join(this.#paths.fsDir(bootstrap.id), BOOTSTRAP_PATH),
-      config: nydusdConfigFor(this.#o.nydusdTemplate, location, join(this.#o.root, 'cache')),
+      source,
+      config: nydusdConfigFor(this.#o.nydusdTemplate, location, join(this.#o.root, 'cache'), this.#startupListed(source)),
     };
+  }
+
+  /** Whether the bootstrap's prefetch table names files other than the root (unreadable: assumed so). */
+  #startupListed(bootstrap: string): boolean {
+    let image: RafsImage | undefined;
+    try {
+      image = new RafsImage(fileSource(bootstrap));
+      const root = image.rootNid;
+      return image.prefetchNids().some((nid) => nid !== root);
+    } catch (e) {
+      this.#log.warn('cannot read the prefetch table of a bootstrap', { bootstrap, error: (e as Error).message });
+      return true;
+    } finally {
+      image?.close();
+    }
   }
 
   /** Unmount the images no active snapshot or view uses any more. Queued at once (no await before), so a later mount comes after. */
