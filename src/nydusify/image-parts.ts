@@ -7,6 +7,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { FormatError, UsageError } from '../util/errors.js';
+import { TempFiles } from '../util/atomic-file.js';
 import { openLayer } from '../tar/open-layer.js';
 import { parseTar } from '../tar/parse-tar.js';
 import type { ImageStore } from './image-store.js';
@@ -68,18 +69,28 @@ export function bootstrapLayerOf(manifest: Manifest, what: string): Descriptor {
   return last;
 }
 
-/** Stream the bootstrap layer `desc` and write its `image/image.boot` to `outPath`. */
+/**
+ * Stream the bootstrap layer `desc` and write its `image/image.boot` to `outPath` (under a
+ * temporary name until it is complete: a failed download leaves nothing at `outPath`).
+ */
 export async function fetchBootstrap(store: ImageStore, desc: Descriptor, outPath: string): Promise<void> {
   for await (const e of parseTar(openLayer(store.blobStream(desc)))) {
     if (e.path !== 'image/image.boot' || e.type !== 'file') continue;
-    const out = createWriteStream(outPath);
+    const temps = new TempFiles();
+    const tmp = temps.for(outPath);
     try {
-      for await (const seg of e.body()) {
-        if (!out.write(Buffer.from(seg.data))) await once(out, 'drain');
+      const out = createWriteStream(tmp);
+      try {
+        for await (const seg of e.body()) {
+          if (!out.write(Buffer.from(seg.data))) await once(out, 'drain');
+        }
+      } finally {
+        out.end();
+        await once(out, 'close');
       }
+      temps.commit(tmp, outPath);
     } finally {
-      out.end();
-      await once(out, 'close');
+      temps.cleanup();
     }
     return;
   }
