@@ -28,7 +28,9 @@ export interface BlobBackend {
   blobSize(blobId: string, signal?: AbortSignal): Promise<number>;
   /**
    * Exactly `length` bytes of blob `blobId` from `offset`. Retries transient faults within the
-   * backend's limits, then throws BackendError (errno EIO) — never returns short data.
+   * backend's limits, then throws BackendError (errno EIO) — never returns short data. The bytes
+   * are the caller's: a fresh buffer the backend keeps no reference to (the blob cache may move
+   * it to a decoding thread, which leaves it empty here).
    */
   read(blobId: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** Release connections and handles. */
