@@ -12,8 +12,9 @@ import { RegistryError } from './registry-error.js';
 import { repoScope } from './auth.js';
 import { checkRepo, isSha256Digest } from './reference.js';
 import {
-  RegistryTransport, Transient, discard, header, parseContentRange, readBody, sha256, type TransportOptions,
+  RegistryTransport, Transient, discard, header, readBody, sha256, type TransportOptions,
 } from './registry-transport.js';
+import { parseContentRange } from '../util/content-range.js';
 
 /** Media types of manifests and indexes. */
 export const MEDIA_TYPE = {

@@ -64,16 +64,6 @@ export function header(res: http.IncomingMessage, name: string): string | undefi
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function parseContentRange(v: string | undefined): { start?: number; end?: number; total?: number } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(v.trim());
-  if (!m) return undefined;
-  return {
-    ...(m[1] !== undefined ? { start: Number(m[1]), end: Number(m[2]) } : {}),
-    ...(m[3] !== '*' ? { total: Number(m[3]) } : {}),
-  };
-}
-
 /** Read the whole body (at most `max` bytes, more is an error). */
 export async function readBody(res: http.IncomingMessage, max = 64 << 20): Promise<Uint8Array> {
   const parts: Buffer[] = [];

@@ -71,6 +71,16 @@ test('directory → create → unpack → GNU tar extract equals the directory (
   assert.deepEqual(diffs, ONLY_SOCKET_MISSING, diffReport('directory vs. extracted unpack', diffs));
 });
 
+/** `nydus-image unpack` of `boot` to a tar, extracted under `dir`, equals the tree `reference`. */
+async function assertUnpackEquals(boot: string, blobs: string, dir: string, reference: string): Promise<void> {
+  const tarFile = path.join(dir, 'unpacked.tar');
+  await nydusOk(['unpack', '-B', boot, '-D', blobs, '-o', tarFile]);
+  const out = path.join(dir, 'out');
+  await extractTar(tarFile, out);
+  const diffs = await compareTrees(reference, out);
+  assert.deepEqual(diffs, [], diffReport('extracted layer vs. extracted unpack', diffs));
+}
+
 const TAR_BUILDS: Array<{ name: string; type: 'tar-rafs' | 'targz-rafs'; layer: keyof typeof layers }> = [
   { name: 'tar-rafs, plain tar', type: 'tar-rafs', layer: 'tar' },
   { name: 'tar-rafs, tar+gzip', type: 'tar-rafs', layer: 'gzip' },
@@ -86,12 +96,7 @@ for (const tb of TAR_BUILDS) {
     await fsp.mkdir(blobs);
     await nydusOk(['create', '-t', tb.type, '-B', boot, '-D', blobs, layers[tb.layer]]);
     await nydusOk(['check', '-B', boot, '-D', blobs, '-q']);
-    const tarFile = path.join(dir, 'unpacked.tar');
-    await nydusOk(['unpack', '-B', boot, '-D', blobs, '-o', tarFile]);
-    const out = path.join(dir, 'out');
-    await extractTar(tarFile, out);
-    const diffs = await compareTrees(reference, out);
-    assert.deepEqual(diffs, [], diffReport('extracted layer vs. extracted unpack', diffs));
+    await assertUnpackEquals(boot, blobs, dir, reference);
   });
 }
 
@@ -176,12 +181,7 @@ test('tar-rafs with a prefetch list: the listed files\' chunks come last in the 
   } finally {
     img.close();
   }
-  const tarFile = path.join(dir, 'unpacked.tar');
-  await nydusOk(['unpack', '-B', boot, '-D', blobs, '-o', tarFile]);
-  const out = path.join(dir, 'out');
-  await extractTar(tarFile, out);
-  const diffs = await compareTrees(reference, out);
-  assert.deepEqual(diffs, [], diffReport('extracted layer vs. extracted unpack', diffs));
+  await assertUnpackEquals(boot, blobs, dir, reference);
   const leftovers = (await fsp.readdir(blobs)).filter((n) => n.includes('spool'));
   assert.deepEqual(leftovers, [], 'no spool file left');
 });

@@ -20,6 +20,7 @@ import {
   EIO, aborted, badBlobId, blobNotFound, checkReadArgs, closedBackend, isPlainBlobId, measuredRead,
 } from '../backend-errors.js';
 import type { HttpConfig } from './http-config.js';
+import { parseContentRange } from '../../../util/content-range.js';
 
 /** Metrics of the http backend: the common ones plus retries. */
 export interface HttpBackendMetrics extends BackendMetrics {
@@ -74,17 +75,6 @@ type Outcome<T> =
   | { ok: false; retryable: boolean; code: string; reason: string; cause?: unknown; staleSocket?: boolean; error?: BackendError };
 
 const RETRYABLE_STATUS = (s: number): boolean => s >= 500 || s === 408 || s === 429;
-
-/** Parse `bytes a-b/total` (total may be `*`); also `bytes * /total`. */
-function parseContentRange(v: string | undefined): { start?: number; end?: number; total?: number } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(v.trim());
-  if (!m) return undefined;
-  return {
-    ...(m[1] !== undefined ? { start: Number(m[1]), end: Number(m[2]) } : {}),
-    ...(m[3] !== '*' ? { total: Number(m[3]) } : {}),
-  };
-}
 
 function contentLength(h: http.IncomingHttpHeaders): number | undefined {
   const v = h['content-length'];
