@@ -9,7 +9,9 @@
  * data section ends, ordered by rank (the order the workload opens its files) and then arrival.
  * They take their chunk index and offsets only then, so both stay increasing in chunk order as
  * the blob meta requires, and the start-up set of an image is fetched in a few large reads that
- * arrive in the order it is needed.
+ * arrive in the order it is needed. A prefetch file whose chunk was already written among the
+ * others gets a copy of it in the prefetch run rather than sharing it, so that the run has no
+ * holes to fetch separately.
  * @module
  */
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
@@ -106,7 +108,9 @@ export class BlobWriter {
     this.stats.chunkRefs++;
     this.stats.logicalBytes += data.length;
     const hit = this.#dedup.get(key);
-    if (hit && hit.uncompressedSize === data.length) {
+    // A prefetch file does not share a chunk already written among the others: it gets its own
+    // copy in the prefetch run, which stays one contiguous range (a few large fetches).
+    if (hit && hit.uncompressedSize === data.length && (prefetchRank === undefined || hit.index < 0)) {
       // A parked chunk wanted earlier by another prefetch file moves up to that file's place.
       const parked = hit.index < 0 && prefetchRank !== undefined ? this.#parked.get(hit) : undefined;
       if (parked && prefetchRank !== undefined && prefetchRank < parked.rank) parked.rank = prefetchRank;

@@ -75,7 +75,11 @@ export interface DaemonOptions {
 }
 
 const PLACEHOLDER_BLOB_ID = 'x'.repeat(64);
-/** Files (inodes) resolved to chunks between two hand-overs of prefetch work. */
+/**
+ * Files (inodes) resolved to chunks before the first hand-over of prefetch work; each later batch
+ * is as large as all before it, so fetching starts early and the requests of a long list are not
+ * cut into small ones at batch ends.
+ */
 const PREFETCH_BATCH = 256;
 
 /** Load a bootstrap file, or the bootstrap inlined in a blob. Blob ids "xxxx…" take the file's name. */
@@ -387,6 +391,7 @@ export class Daemon {
         // Depth first, in list order: the first root on top.
         const stack = roots.reverse();
         let visited = 0;
+        let nextFlush = PREFETCH_BATCH;
         while (stack.length > 0) {
           const i = stack.pop() as InodeInfo;
           if (seen.has(i.nid)) continue;
@@ -400,7 +405,8 @@ export class Daemon {
             }
             stack.push(...children.reverse());
           }
-          if (++visited % PREFETCH_BATCH === 0) {
+          if (++visited >= nextFlush) {
+            nextFlush = visited * 2;
             flush();
             await new Promise<void>((r) => setImmediate(r));
           }
