@@ -20,6 +20,7 @@ import type { BlobCacheManager, CachedBlob } from '../storage/blob-cache.js';
 import { createBackend } from '../storage/create-backend.js';
 import { createBlobCacheManager } from '../storage/cache/create-blob-cache.js';
 import { mountFuse, type FuseSession } from '../fuse/session.js';
+import { pollingAvailable } from '../fuse/device-reader.js';
 import { RafsFs } from '../rafs/rafs-fs.js';
 import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
 import { createErofsStateDir, sweepErofsStateDirs } from './erofs-state.js';
@@ -142,11 +143,13 @@ export class Daemon {
   }
 
   /**
-   * libuv threads left for one more mount: every mount's outstanding /dev/fuse reads each hold
-   * a threadpool thread, and the cache's file I/O needs some too.
+   * libuv threads left for one more mount. Where /dev/fuse is read on the event loop (poll mode,
+   * see fuse/device-reader.ts) mounts hold none; otherwise every mount's outstanding /dev/fuse
+   * reads each hold a threadpool thread, and the cache's file I/O needs some too.
    */
   #threadpoolSize(): number {
     const total = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    if (pollingAvailable()) return total;
     const used = this.mounts.size * (this.#o.fuseWorkers ?? 4);
     const left = total - used;
     if (left < (this.#o.fuseWorkers ?? 4) + 4) {

@@ -2,17 +2,19 @@
  * A FUSE session in pure Node: opens /dev/fuse, mounts it, and serves the kernel's requests from a
  * FileSystem until the mount goes away.
  *
- * Reading /dev/fuse blocks, so each outstanding read holds one thread of libuv's threadpool for as
- * long as the mount is idle. The pool has UV_THREADPOOL_SIZE threads (4 by default), fixed the
- * first time anything uses it — for an ES module entry that happens before its first line runs
- * (the loader reads files through the pool), so the variable must be in the environment the
- * process starts with, set by a shell or CommonJS launcher, and passed as `threadpoolSize`.
- * At least one thread must stay free for everything else (the FileSystem's file reads, fs.promises,
- * dns, zlib …): the reads of all sessions of the process together take at most
- * `threadpoolSize - 1` threads ({@link recommendedThreadpoolSize} leaves four free), and after INIT
- * a probe logs an error when no thread is left (a wrong `threadpoolSize`). Replies are written
- * synchronously (writev on the main thread): a reply must never wait for a pool thread that a
- * blocked read holds; it is also the faster way.
+ * Requests are read as device-reader.ts says: by default on the event loop (epoll on the
+ * descriptor, no thread hop per request); where that is unavailable, by blocking reads in libuv's
+ * threadpool, each outstanding read holding one pool thread for as long as the mount is idle. The
+ * pool has UV_THREADPOOL_SIZE threads (4 by default), fixed the first time anything uses it — for
+ * an ES module entry that happens before its first line runs (the loader reads files through the
+ * pool), so the variable must be in the environment the process starts with, set by a shell or
+ * CommonJS launcher, and passed as `threadpoolSize`. At least one thread must stay free for
+ * everything else (the FileSystem's file reads, fs.promises, dns, zlib …): the reads of all
+ * sessions of the process together take at most `threadpoolSize - 1` threads
+ * ({@link recommendedThreadpoolSize} leaves four free), and after INIT a probe logs an error when
+ * no thread is left (a wrong `threadpoolSize`). Replies are written synchronously (writev on the
+ * main thread): a reply must never wait for a pool thread that a blocked read holds; it is also
+ * the faster way.
  *
  * The process that serves a mount must not use that mount itself, neither with synchronous calls
  * (they stop the event loop that answers) nor with threadpool calls (they can take the threads the
@@ -21,6 +23,7 @@
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { createDeviceReader, pollingAvailable, type DeviceReader, type DeviceReadMode } from './device-reader.js';
 import type { FileSystem } from './file-system.js';
 import { NydusError } from '../util/errors.js';
 import {
@@ -45,7 +48,9 @@ export interface MountFuseOptions {
   readAheadKb?: number;
   /** Cap on the readahead answered in INIT (bytes). Default: the kernel's offer. */
   maxReadahead?: number;
-  /** Outstanding /dev/fuse reads (each holds a threadpool thread). Default 4; clamped so that all sessions together leave one pool thread free. */
+  /** How /dev/fuse is read (see device-reader.ts). Default `poll` where available, else `threadpool`. */
+  readMode?: DeviceReadMode;
+  /** `threadpool` mode: outstanding /dev/fuse reads (each holds a threadpool thread). Default 4; clamped so that all sessions together leave one pool thread free. */
   workers?: number;
   /** The UV_THREADPOOL_SIZE this process was started with. Default 4 (libuv's default). */
   threadpoolSize?: number;
@@ -93,10 +98,6 @@ export interface FuseSession {
 
 /** Read buffer per worker: the kernel wants room for a header, a write_in and max_write bytes. */
 const READ_BUFFER_SIZE = Math.max(FUSE_MIN_READ_BUFFER, MAX_WRITE + 64 * 1024);
-/** /dev/fuse read errors that only mean "try again". */
-const RETRY_CODES = new Set(['EINTR', 'EAGAIN', 'ENOENT']);
-/** /dev/fuse read errors that mean the connection is gone (unmounted or aborted). */
-const END_CODES = new Set(['ENODEV', 'ECONNABORTED']);
 /** How long a trivial threadpool call may take before the pool counts as exhausted. */
 const THREADPOOL_PROBE_MS = 500;
 
@@ -105,16 +106,6 @@ const silent: FuseLogger = { debug() {}, info() {}, warn() {}, error() {} };
 /** A UV_THREADPOOL_SIZE for `workers` outstanding reads with four threads to spare. */
 export function recommendedThreadpoolSize(workers: number): number {
   return workers + 4;
-}
-
-/**
- * One read of /dev/fuse in the threadpool. The callback form, not FileHandle.read: every request
- * pays this hop, and the promise API's bookkeeping costs microseconds a metadata walk notices.
- */
-function readDevice(fd: number, buf: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    fs.read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n)));
-  });
 }
 
 /** Resolves after `ms` unless `signal` aborts first (then resolves early). */
@@ -137,23 +128,32 @@ export async function mountFuse(options: MountFuseOptions): Promise<FuseSession>
   const mountpoint = await fsp.realpath(options.mountpoint);
   const st = await fsp.stat(mountpoint);
   if (!st.isDirectory()) throw new NydusError('ERR_NOT_DIR', `Cannot mount at ${mountpoint}: not a directory`, { path: mountpoint });
-  const workers = claimWorkers(options.workers ?? 4, options.threadpoolSize ?? 4, logger);
-  let handle: fsp.FileHandle;
+  const mode: DeviceReadMode = options.readMode === 'threadpool' || !pollingAvailable() ? 'threadpool' : 'poll';
+  const workers = mode === 'threadpool' ? claimWorkers(options.workers ?? 4, options.threadpoolSize ?? 4, logger) : 0;
+  let fd: number;
   try {
-    handle = await fsp.open('/dev/fuse', 'r+');
+    fd = fs.openSync('/dev/fuse', 'r+');
   } catch (e) {
     releaseWorkers(workers);
     throw new NydusError('ERR_FUSE_OPEN', `Cannot open /dev/fuse: ${(e as Error).message}`, { cause: e });
   }
   try {
-    await mountFuseDevice({ fd: handle.fd, mountpoint, fsName: options.fsName ?? 'nydusfs', subtype: options.subtype ?? 'nydusfs' });
+    await mountFuseDevice({ fd, mountpoint, fsName: options.fsName ?? 'nydusfs', subtype: options.subtype ?? 'nydusfs' });
   } catch (e) {
     releaseWorkers(workers);
-    await handle.close();
+    fs.closeSync(fd);
     throw e;
   }
-  const session = new Session(handle, mountpoint, options, logger);
-  session.start(workers);
+  const session = new Session(fd, mountpoint, options, logger);
+  try {
+    session.start(mode, workers);
+  } catch (e) {
+    releaseWorkers(workers);
+    // Nothing reads the device: closing it ends the connection, then the mount can go.
+    fs.closeSync(fd);
+    await umount(mountpoint, true).catch((u: unknown) => logger.error('cannot clean up failed mount', { mountpoint, error: (u as Error).message }));
+    throw e;
+  }
   try {
     await session.ready(options.initTimeoutMs ?? 10_000, options.subtype ?? 'nydusfs', options.readAheadKb ?? 1024);
   } catch (e) {
@@ -161,7 +161,7 @@ export async function mountFuse(options: MountFuseOptions): Promise<FuseSession>
     throw e;
   }
   logger.info('FUSE mounted', {
-    mountpoint, device: session.device, workers, minor: session.init.reply.minor,
+    mountpoint, device: session.device, readMode: mode, ...(workers > 0 ? { workers } : {}), minor: session.init.reply.minor,
     flags: initFlagNames(session.init.reply.flags, session.init.reply.flags2).join('|'),
   });
   return session;
@@ -212,7 +212,6 @@ class Session implements FuseSession {
 
   readonly mountpoint: string;
   readonly closed: Promise<void>;
-  readonly #handle: fsp.FileHandle;
   readonly #fd: number;
   readonly #fs: FileSystem;
   readonly #logger: FuseLogger;
@@ -224,14 +223,13 @@ class Session implements FuseSession {
   #resolveClosed!: () => void;
   #init: InitResult | undefined;
   #device = '';
-  #running = 0;
+  #reader: DeviceReader | undefined;
   #workers = 0;
   #ended = false;
   #unmounting: Promise<void> | undefined;
 
-  constructor(handle: fsp.FileHandle, mountpoint: string, o: MountFuseOptions, logger: FuseLogger) {
-    this.#handle = handle;
-    this.#fd = handle.fd;
+  constructor(fd: number, mountpoint: string, o: MountFuseOptions, logger: FuseLogger) {
+    this.#fd = fd;
     this.mountpoint = mountpoint;
     this.#fs = o.fs;
     this.#logger = logger;
@@ -271,10 +269,26 @@ class Session implements FuseSession {
     return this.#dispatcher.stats;
   }
 
-  start(workers: number): void {
-    this.#running = workers;
+  /** Start reading requests (`workers` reads outstanding in `threadpool` mode). */
+  start(mode: DeviceReadMode, workers: number): void {
     this.#workers = workers;
-    for (let i = 0; i < workers; i++) void this.#worker(i);
+    const reader = createDeviceReader({
+      fd: this.#fd, bufferSize: READ_BUFFER_SIZE, workers, mode,
+      onMessage: (msg) => {
+        if (msg.length < IN_HEADER_SIZE) {
+          this.#logger.error('short FUSE request', { bytes: msg.length });
+          return;
+        }
+        try {
+          this.#dispatcher.handle(msg);
+        } catch (e) {
+          this.#logger.error('FUSE request handling threw', { error: (e as Error).message });
+        }
+      },
+      onReadError: (code, message) => this.#logger.error('FUSE device read failed', { code, error: message }),
+    });
+    this.#reader = reader;
+    void reader.ended.then(() => this.#finish());
   }
 
   /** Waits for INIT, finds the mount's device and raises its readahead. */
@@ -303,7 +317,7 @@ class Session implements FuseSession {
         this.#logger.warn('cannot set FUSE readahead', { device: m.device, readAheadKb, error: (e as Error).message });
       }
     }
-    await this.#probeThreadpool();
+    if (this.#reader?.mode === 'threadpool') await this.#probeThreadpool();
   }
 
   /**
@@ -334,38 +348,6 @@ class Session implements FuseSession {
     return n;
   }
 
-  async #worker(id: number): Promise<void> {
-    const buf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-    try {
-      for (;;) {
-        let n: number;
-        try {
-          n = await readDevice(this.#handle.fd, buf);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code ?? '';
-          if (RETRY_CODES.has(code)) continue;
-          if (!END_CODES.has(code)) this.#logger.error('FUSE device read failed', { worker: id, code, error: (e as Error).message });
-          return;
-        }
-        if (n < IN_HEADER_SIZE) {
-          if (n === 0) return;
-          this.#logger.error('short FUSE request', { worker: id, bytes: n });
-          continue;
-        }
-        // A private copy: the buffer is reused by the next read while this request is served.
-        const msg = Buffer.allocUnsafe(n);
-        buf.copy(msg, 0, 0, n);
-        try {
-          this.#dispatcher.handle(msg);
-        } catch (e) {
-          this.#logger.error('FUSE request handling threw', { worker: id, error: (e as Error).message });
-        }
-      }
-    } finally {
-      if (--this.#running === 0) await this.#finish();
-    }
-  }
-
   async #finish(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
@@ -373,7 +355,7 @@ class Session implements FuseSession {
     this.#dispatcher.close();
     this.#rejectInit(new NydusError('ERR_FUSE_INIT', `Cannot mount ${this.mountpoint}: the connection ended`));
     try {
-      await this.#handle.close();
+      await this.#reader?.close();
     } catch (e) {
       this.#logger.warn('cannot close /dev/fuse', { error: (e as Error).message });
     }

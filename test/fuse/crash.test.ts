@@ -73,8 +73,8 @@ test('unmountPath() cleans up the mount of a daemon killed with SIGKILL', { time
 
 test('a session whose reads take every threadpool thread logs it at mount time, and still unmounts', { timeout: 60_000, skip: SKIP }, async (t) => {
   const mnt = await fsp.realpath(await tempDir(t, 'nydus-fuse-pool-'));
-  // Claims a pool of 8 while the child really has libuv's default 4: 4 workers take them all.
-  const child = await startChild(mnt, ['4', '8']);
+  // Threadpool reads, claiming a pool of 8 while the child really has libuv's default 4: 4 workers take them all.
+  const child = await startChild(mnt, ['4', '8', 'threadpool']);
   try {
     assert.match(child.stderr(), /libuv threadpool has no free thread/);
     child.proc.kill('SIGTERM');

@@ -164,6 +164,12 @@ describe('a mounted in-memory tree', { timeout: 180_000, skip: SKIP }, () => {
     assert.ok((session!.stats.requests.READ ?? 0) > 0);
   });
 
+  test('closing a file costs no round trip after the first FLUSH (answered ENOSYS)', async () => {
+    assert.equal((await sh(`for i in 1 2 3 4 5; do cat ${mnt}/hello; done | wc -l`)).out.trim(), '5');
+    assert.ok((session!.stats.requests.FLUSH ?? 0) <= 1, `FLUSH sent ${session!.stats.requests.FLUSH} times`);
+    assert.equal((await sh(`sync ${mnt}/hello && echo ok`)).out.trim(), 'ok', 'fsync still succeeds');
+  });
+
   test('a 1000-entry directory lists fully through READDIRPLUS, never LOOKUP per name (ls, ls -l)', async () => {
     const before = { ...session!.stats.requests };
     const ls = await sh(`ls ${mnt}/many`);
@@ -243,19 +249,41 @@ describe('session lifecycle', { timeout: 60_000, skip: SKIP }, () => {
     const warnings: string[] = [];
     const logger: FuseLogger = { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} };
     // Through a symlink: the session reports (and later unmounts) the real path.
-    const s = await mountFuse({ mountpoint: path.join(dir, 'link'), fs: buildTree().fs, workers: 4, threadpoolSize: 4, logger });
+    const s = await mountFuse({ mountpoint: path.join(dir, 'link'), fs: buildTree().fs, readMode: 'threadpool', workers: 4, threadpoolSize: 4, logger });
     try {
       assert.equal(s.mountpoint, await fsp.realpath(path.join(dir, 'a')));
       assert.match(warnings.join('\n'), /fewer FUSE workers/);
-      await assert.rejects(mountFuse({ mountpoint: path.join(dir, 'b'), fs: buildTree().fs, threadpoolSize: 4 }),
+      await assert.rejects(mountFuse({ mountpoint: path.join(dir, 'b'), fs: buildTree().fs, readMode: 'threadpool', threadpoolSize: 4 }),
         (e: unknown) => (e as { code?: string }).code === 'ERR_FUSE_THREADPOOL');
       assert.equal(await mountsMention(path.join(dir, 'b')), false);
     } finally {
       await s.unmount();
     }
-    const s2 = await mountFuse({ mountpoint: path.join(dir, 'b'), fs: buildTree().fs, workers: 3, threadpoolSize: 4 });
+    const s2 = await mountFuse({ mountpoint: path.join(dir, 'b'), fs: buildTree().fs, readMode: 'threadpool', workers: 3, threadpoolSize: 4 });
     await s2.unmount();
     assert.equal(await mountsMention(s.mountpoint), false);
+  });
+
+  test('poll mode holds no threadpool thread: six sessions on a pool of 4 all serve, then unmount', async (t) => {
+    const dir = await tempDir(t, 'nydus-fuse-');
+    const sessions: FuseSession[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const mnt = path.join(dir, `m${i}`);
+        await fsp.mkdir(mnt);
+        sessions.push(await mountFuse({ mountpoint: mnt, fs: buildTree().fs, threadpoolSize: 4 }));
+      }
+      // Both at once: the event loop reads every device and the FileSystems' file I/O still runs.
+      const outs = await Promise.all(sessions.map((s) => sh(`cat ${s.mountpoint}/hello`)));
+      for (const o of outs) assert.equal(o.out, 'hello world\n');
+      assert.equal((await fsp.stat(dir)).isDirectory(), true, 'the pool still answers');
+    } finally {
+      for (const s of sessions) await s.unmount();
+    }
+    for (const s of sessions) {
+      assert.equal(await mountsMention(s.mountpoint), false);
+      await withTimeout(s.closed, 1000, 'closed');
+    }
   });
 
   test('an external umount resolves closed', async (t) => {

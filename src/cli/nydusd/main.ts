@@ -24,7 +24,7 @@ Options:
   -A, --apisock <path>       Unix socket of the HTTP API (mode 0600)
   -l, --log-level <level>    trace, debug, info, warn, error [default: info]
       --id <id>              Daemon id reported by the API
-      --thread-num <n>       Outstanding FUSE reads per mount (alias --fuse-threads) [default: 4]
+      --thread-num <n>       Outstanding FUSE reads per mount where /dev/fuse cannot be polled (alias --fuse-threads) [default: 4]
       --prefetch-files <f>   File with paths to prefetch, one a line
       --supervisor <path>    Accepted for compatibility (ignored)
   -h, --help                 Print help
