@@ -38,11 +38,14 @@ export interface ChunkRecord {
   crc32: number;
 }
 
-/** Decode at `off`. */
+/**
+ * Decode at `off`. The digest is a view of the decoded bytes, not a copy (no allocation per
+ * record on the read path): they must not change while the record is in use.
+ */
 export function decodeChunkRecord(view: DataView, off: number): ChunkRecord {
-  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  if (off < 0 || off + CHUNK_RECORD_SIZE > view.byteLength) throw new RangeError(`chunk record at ${off} runs past the ${view.byteLength} bytes given`);
   return {
-    digest: bytes.slice(off, off + 32),
+    digest: new Uint8Array(view.buffer, view.byteOffset + off, 32),
     blobIndex: view.getUint32(off + 32, true),
     flags: view.getUint32(off + 36, true),
     compressedSize: view.getUint32(off + 40, true),
