@@ -210,6 +210,7 @@ export class Daemon {
       const log = this.#logger.child({ mountpoint: req.mountpoint });
       const image = loadImage(req.source);
       const backend = this.#backendFor(req.config);
+      const stopPrefetch = new AbortController();
       try {
         const cache = this.#cacheFor(req.config);
         const blobs = image.blobs.map((b) => cache.open({
@@ -217,6 +218,11 @@ export class Daemon {
           uncompressedSize: b.entry.uncompressedSize, compressedSize: b.entry.compressedSize,
           chunkAt: (index: number) => image.chunkRecordByIndex(b.index, index),
         }, backend));
+        // The prefetch starts now, while the file system is being mounted (spawning mount tools,
+        // waiting for the kernel): its first requests are on the wire before the mount is done.
+        // If the mount fails, releasing the backend ends it.
+        const prefetchTimes = { begin: 0, end: 0 };
+        const prefetch = this.#startPrefetch({ config: req.config, image, blobs, prefetchTimes }, req.prefetchFiles ?? [], log, stopPrefetch.signal);
         const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
         const fs = new RafsFs({
           image, blobs, metrics, enableXattr: req.config.enableXattr, statelessOpen: true,
@@ -234,7 +240,7 @@ export class Daemon {
         }
         const m: MountedImage = {
           mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
-          backend, cache, blobs, mountedAt: Date.now(), prefetch: Promise.resolve(), prefetchTimes: { begin: 0, end: 0 }, ...(kernel ? { kernel } : {}),
+          backend, cache, blobs, mountedAt: Date.now(), prefetch, prefetchTimes, ...(kernel ? { kernel } : {}),
         };
         this.mounts.set(req.mountpoint, m);
         void session.closed.then(() => {
@@ -244,11 +250,11 @@ export class Daemon {
             void this.#releaseBackend(backend);
           }
         });
-        m.prefetch = this.#startPrefetch(m, req.prefetchFiles ?? [], log);
         this.state = 'RUNNING';
         log.info('mounted', { source: req.source, blobs: image.blobs.map((b) => b.slot.blobId) });
         return m;
       } catch (e) {
+        stopPrefetch.abort();
         await this.#releaseBackend(backend);
         throw e;
       }
@@ -285,6 +291,7 @@ export class Daemon {
     else writeFileSync(bootFile, readBootstrap(req.source));
     const loops: string[] = [];
     let session: FuseSession | undefined;
+    let stopPush = (): void => undefined;
     try {
       const blobFs = new BlobDeviceFs(image, blobs);
       const s = await mountFuse({
@@ -292,6 +299,9 @@ export class Daemon {
         threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
       });
       session = s;
+      // Attached before the kernel mount: the prefetch may already be fetching. Stores before the
+      // kernel has looked the blob files up fail harmlessly (those ranges are READ later instead).
+      stopPush = blobFs.pushFetchedData((nodeid, offset, data) => s.notifyStore(nodeid, offset, data));
       const blobFiles = image.blobs.map((b) => join(blobDir, BlobDeviceFs.fileName(b.index)));
       let fileBacked = false;
       if (req.config.erofsBacking !== 'loop') {
@@ -308,13 +318,14 @@ export class Daemon {
         for (const f of blobFiles) loops.push(await attachLoop(f));
         await mountErofs(loops[0] as string, loops.slice(1), req.mountpoint);
       }
-      const stopPush = blobFs.pushFetchedData((nodeid, offset, data) => s.notifyStore(nodeid, offset, data));
+      const stop = stopPush;
       void s.closed.then(() => {
-        stopPush();
+        stop();
         log.info('blob files closed', { ...blobFs.stats });
       });
       return { session, kernel: { stateDir, loops } };
     } catch (e) {
+      stopPush();
       for (const l of loops.reverse()) await detachLoop(l).catch(() => undefined);
       await session?.unmount().catch(() => undefined);
       rmSync(stateDir, { recursive: true, force: true });
@@ -349,10 +360,13 @@ export class Daemon {
    * files, in their order. Files are resolved to chunks in batches, each batch handed to the blob
    * caches at once: the first fetches start while the rest of a long list is still being resolved.
    */
-  #startPrefetch(m: MountedImage, files: readonly string[], log: Logger): Promise<void> {
+  #startPrefetch(m: Pick<MountedImage, 'config' | 'image' | 'blobs' | 'prefetchTimes'>, files: readonly string[], log: Logger, signal: AbortSignal): Promise<void> {
     const p = m.config.prefetch;
     if (!p.enable && files.length === 0) return Promise.resolve();
     const work = async (): Promise<void> => {
+      // Resolving starts on the next turn: the mount goes on first.
+      await new Promise<void>((r) => setImmediate(r));
+      if (signal.aborted) return;
       const t0 = Date.now();
       m.prefetchTimes.begin = t0;
       const perBlob = new Map<number, ChunkRecord[]>();
@@ -412,6 +426,7 @@ export class Daemon {
             nextFlush = visited * 2;
             flush();
             await new Promise<void>((r) => setImmediate(r));
+            if (signal.aborted) return;
           }
         }
       }

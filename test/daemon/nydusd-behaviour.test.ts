@@ -182,6 +182,30 @@ describe('nydusd behaviour', () => {
     }
   });
 
+  test('a mount that fails after its prefetch has started is refused with a message; the daemon stays up and mounts the image next', async () => {
+    const dir = await tempDir(undefined, 'nydusd-pffail-');
+    const d = await startNydusd({ dir });
+    try {
+      const notDir = path.join(dir, 'a-file');
+      fs.writeFileSync(notDir, 'x');
+      // prefetch_all: the prefetch starts as soon as the blobs are open, before the mount fails.
+      const config = nydusdConfig({ backend: { type: 'localfs', dir: blobs }, workDir: `${dir}/cache`, prefetch: true, prefetchAll: true });
+      const bad = await d.api('POST', `/api/v1/mount?mountpoint=${encodeURIComponent(notDir)}`, { source: boot, fs_type: 'rafs', config });
+      assert.ok(bad.status >= 400, `${bad.status} ${JSON.stringify(bad.body)}`);
+      assert.match(String((bad.body as { message?: unknown }).message), /a-file/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(((await d.api('GET', '/api/v1/daemon')).body as { state: string }).state, 'RUNNING');
+      const mnt = path.join(dir, 'mnt');
+      const ok = await apiMount(d, mnt, boot, config);
+      assert.equal(ok.status, 204, JSON.stringify(ok.body));
+      assert.equal(sha(fs.readFileSync(path.join(mnt, 'lib/f3.bin'))), sha(files.get('lib/f3.bin') as Buffer));
+      assert.doesNotMatch(d.log(), /unhandled|uncaught/i);
+    } finally {
+      await d.stop();
+      await cleanupTempDir(dir);
+    }
+  });
+
   test('32 readers at once over the same and different files get the right bytes', async () => {
     const dir = await tempDir(undefined, 'nydusd-conc-');
     const mnt = path.join(dir, 'mnt');
