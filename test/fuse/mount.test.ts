@@ -248,6 +248,7 @@ describe('session lifecycle', { timeout: 60_000, skip: SKIP }, () => {
     await fsp.symlink(path.join(dir, 'a'), path.join(dir, 'link'));
     const warnings: string[] = [];
     const logger: FuseLogger = { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} };
+    const fdsBefore = (await fsp.readdir('/proc/self/fd')).length;
     // Through a symlink: the session reports (and later unmounts) the real path.
     const s = await mountFuse({ mountpoint: path.join(dir, 'link'), fs: buildTree().fs, readMode: 'threadpool', workers: 4, threadpoolSize: 4, logger });
     try {
@@ -262,11 +263,13 @@ describe('session lifecycle', { timeout: 60_000, skip: SKIP }, () => {
     const s2 = await mountFuse({ mountpoint: path.join(dir, 'b'), fs: buildTree().fs, readMode: 'threadpool', workers: 3, threadpoolSize: 4 });
     await s2.unmount();
     assert.equal(await mountsMention(s.mountpoint), false);
+    assert.equal((await fsp.readdir('/proc/self/fd')).length, fdsBefore, 'every /dev/fuse descriptor is closed');
   });
 
   test('poll mode holds no threadpool thread: six sessions on a pool of 4 all serve, then unmount', async (t) => {
     const dir = await tempDir(t, 'nydus-fuse-');
     const sessions: FuseSession[] = [];
+    const fdsBefore = (await fsp.readdir('/proc/self/fd')).length;
     try {
       for (let i = 0; i < 6; i++) {
         const mnt = path.join(dir, `m${i}`);
@@ -284,6 +287,7 @@ describe('session lifecycle', { timeout: 60_000, skip: SKIP }, () => {
       assert.equal(await mountsMention(s.mountpoint), false);
       await withTimeout(s.closed, 1000, 'closed');
     }
+    assert.equal((await fsp.readdir('/proc/self/fd')).length, fdsBefore, 'every /dev/fuse descriptor is closed');
   });
 
   test('an external umount resolves closed', async (t) => {
