@@ -9,7 +9,8 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { siblingModuleUrl, startModuleWorker } from '../util/module-worker.js';
 import { FormatError, NydusError } from '../util/errors.js';
 import { decodeChunk, type ChunkCodec, type DecodableChunk } from './chunk-reader.js';
 import { DIGEST_SIZE, META_FIELDS, type DecodeReply, type DecodeRequest } from './decode-protocol.js';
@@ -82,7 +83,7 @@ interface Slot {
   pending: Map<number, Pending>;
 }
 
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './decode-worker.ts' : './decode-worker.js', import.meta.url);
+const WORKER_URL = siblingModuleUrl(import.meta.url, 'decode-worker');
 
 /** Decodes large runs on worker threads (the least busy one), small ones in place. */
 class WorkerDecoder implements ChunkDecoder {
@@ -103,10 +104,7 @@ class WorkerDecoder implements ChunkDecoder {
   #slot(k: number): Slot {
     const had = this.#slots[k];
     if (had) return had;
-    const worker = WORKER_URL.pathname.endsWith('.ts')
-      // Running from the TypeScript sources: the thread registers tsx's loader before it imports them.
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`, { eval: true })
-      : new Worker(WORKER_URL);
+    const worker = startModuleWorker(WORKER_URL);
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
     worker.on('message', (m: DecodeReply) => {

@@ -1,17 +1,19 @@
 /**
  * `nydusify convert`: an OCI image (from any ImageStore) to a Nydus image (in any ImageStore).
  * Every layer is streamed from the source, decompressed and built into a Nydus blob with its
- * bootstrap inlined (as nydusify does), the blobs are pushed, the layer bootstraps are merged into
+ * bootstrap inlined (as nydusify does), each on a worker thread (layer-build.ts), the blobs are pushed, the layer bootstraps are merged into
  * the image bootstrap, which is pushed as the last layer; config and manifest follow, the
  * manifest last, so a failed conversion never leaves a tag pointing at half an image.
  * @module
  */
 import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, copyFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, UsageError } from '../util/errors.js';
 import type { Compressor } from '../util/compress.js';
-import { create } from '../builder/create.js';
+import { buildLayer } from './layer-build.js';
+import { openLayer } from '../tar/open-layer.js';
 import { merge } from '../builder/merge.js';
 import type { ImageStore } from './image-store.js';
 import { packBootstrapLayer } from './bootstrap-layer.js';
@@ -33,7 +35,7 @@ export interface ConvertOptions {
   platform?: Pick<Platform, 'os' | 'architecture'>;
   /** Convert every platform of an index. */
   allPlatforms?: boolean;
-  /** Layers built at the same time. */
+  /** Layers built at the same time (default: one per core, 2 to 4). */
   concurrency?: number;
   /** Progress lines. */
   onProgress?: (event: { kind: 'layer-start' | 'layer-done' | 'layer-cached' | 'pushed' | 'done'; detail: string; bytes?: number }) => void;
@@ -54,6 +56,9 @@ interface LayerOut {
   blobPath: string;
   bootstrap: string;
 }
+
+/** Layers built at once by default: one per core (each on its own thread), 2 to 4. */
+const DEFAULT_CONCURRENCY = Math.max(2, Math.min(4, availableParallelism()));
 
 function sha256(b: Uint8Array): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -94,10 +99,13 @@ async function convertLayer(src: ImageStore, layer: Descriptor, o: ConvertOption
   const bootstrap = join(cacheDir, 'layer.boot');
   let r;
   try {
-    r = await create({
-      source: src.blobStream(layer), type: 'tar-rafs', bootstrap, blobDir: join(cacheDir, 'blobs'),
+    // Decompressed here (zlib works in libuv's threadpool), built on a thread of its own: a
+    // layer's decompression and its build overlap, and layers built at the same time use as
+    // many cores.
+    r = await buildLayer(openLayer(src.blobStream(layer)), {
+      bootstrap, blobDir: join(cacheDir, 'blobs'),
       chunkSize: o.chunkSize, compressor: o.compressor, digester: 'blake3', whiteoutSpec: 'none',
-      prefetch: o.prefetchPatterns, blobInlineMeta: true, blobToc: true,
+      prefetch: [...o.prefetchPatterns], blobInlineMeta: true, blobToc: true,
     });
   } catch (e) {
     throw new FormatError((e as { code?: string }).code ?? 'ERR_CONVERT', `Cannot convert layer ${layer.digest} of ${src.name}: ${(e as Error).message}`, { cause: e });
@@ -116,7 +124,7 @@ async function convertManifest(src: ImageStore, dst: ImageStore, manifest: Manif
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new FormatError('ERR_BAD_IMAGE', `Cannot convert: the config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`);
   }
-  const layers = await mapBounded(manifest.layers, o.concurrency ?? 2, (l) => convertLayer(src, l, o));
+  const layers = await mapBounded(manifest.layers, o.concurrency ?? DEFAULT_CONCURRENCY, (l) => convertLayer(src, l, o));
   for (const l of layers) {
     await dst.putBlobFile(l.blobDigest, l.blobSize, l.blobPath);
     o.onProgress?.({ kind: 'pushed', detail: l.blobDigest, bytes: l.blobSize });

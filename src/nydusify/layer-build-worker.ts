@@ -1,0 +1,72 @@
+/**
+ * Worker thread of a layer build: runs `create` (tar-rafs) over the bytes its feeder posts, and
+ * says how many it has taken so that the feeder keeps only a bounded amount in flight.
+ * @module
+ */
+import { parentPort } from 'node:worker_threads';
+import { create } from '../builder/create.js';
+import { NydusError } from '../util/errors.js';
+import type { FromWorker, ToWorker, WireError } from './layer-build-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('layer-build-worker.ts runs only as a worker thread');
+
+const queue: Uint8Array[] = [];
+/** Taken bytes not yet reported (reported per MiB, and whenever the queue runs dry). */
+let untold = 0;
+let ended = false;
+let aborted: string | undefined;
+let wake: (() => void) | undefined;
+
+const send = (m: FromWorker): void => port.postMessage(m);
+
+/** The posted bytes, in order, as create's source. */
+async function* source(): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    if (aborted !== undefined) throw new NydusError('ERR_SOURCE_ABORTED', aborted);
+    const next = queue.shift();
+    if (next) {
+      untold += next.length;
+      if (untold >= 1 << 20 || queue.length === 0) {
+        send({ kind: 'taken', bytes: untold });
+        untold = 0;
+      }
+      yield next;
+      continue;
+    }
+    if (ended) return;
+    await new Promise<void>((r) => { wake = r; });
+    wake = undefined;
+  }
+}
+
+function wire(e: unknown): WireError {
+  if (e instanceof NydusError) {
+    return {
+      name: e.name, code: e.code, message: e.message,
+      ...(e.path !== undefined ? { path: e.path } : {}), ...(e.offset !== undefined ? { offset: e.offset } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}),
+    };
+  }
+  return { name: 'Error', code: 'ERR_BUILD', message: e instanceof Error ? e.message : String(e) };
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.kind) {
+    case 'start':
+      create({ ...m.options, type: 'tar-rafs', source: source(), onWarn: (code, message) => send({ kind: 'warn', code, message }) }).then(
+        (result) => send({ kind: 'done', result }),
+        (e: unknown) => send({ kind: 'error', error: wire(e) }),
+      );
+      return;
+    case 'data':
+      queue.push(m.bytes);
+      break;
+    case 'end':
+      ended = true;
+      break;
+    case 'abort':
+      aborted = m.message;
+      break;
+  }
+  wake?.();
+});

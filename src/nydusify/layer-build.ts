@@ -1,0 +1,116 @@
+/**
+ * Builds one tar layer into a Nydus blob and bootstrap (`create`, tar-rafs) on a worker thread,
+ * fed from this thread: decompressing, chunking, digesting and compressing a layer is CPU work,
+ * and layers built on their own threads use every core, while this thread only moves the bytes
+ * from the source. At most IN_FLIGHT bytes wait for the worker at any time.
+ *
+ * A source that fails fails the build with the source's error; nothing is left under the build's
+ * output names (create writes temporary names and renames them only when complete).
+ * @module
+ */
+import type { CreateResult } from '../builder/create.js';
+import { BackendError, FormatError, NydusError, UsageError } from '../util/errors.js';
+import { siblingModuleUrl, startModuleWorker } from '../util/module-worker.js';
+import type { FromWorker, LayerBuildOptions, ToWorker, WireError } from './layer-build-protocol.js';
+
+export type { LayerBuildOptions } from './layer-build-protocol.js';
+
+const WORKER_URL = siblingModuleUrl(import.meta.url, 'layer-build-worker');
+/** Bytes posted to the worker and not yet taken by its build. */
+const IN_FLIGHT = 16 << 20;
+/** Bytes gathered into one message. */
+const BATCH = 1 << 20;
+
+function unwire(w: WireError): NydusError {
+  const o = { ...(w.path !== undefined ? { path: w.path } : {}), ...(w.offset !== undefined ? { offset: w.offset } : {}), ...(w.errno !== undefined ? { errno: w.errno } : {}) };
+  switch (w.name) {
+    case 'UsageError': return new UsageError(w.code, w.message, o);
+    case 'BackendError': return new BackendError(w.code, w.message, o);
+    case 'FormatError': return new FormatError(w.code, w.message, o);
+    default: return new NydusError(w.code, w.message, o);
+  }
+}
+
+/** Build the tar layer read from `source` (any compression `create` detects) on a worker thread. */
+export async function buildLayer(source: AsyncIterable<Uint8Array>, options: LayerBuildOptions, onWarn?: (code: string, message: string) => void): Promise<CreateResult> {
+  const worker = startModuleWorker(WORKER_URL);
+  const post = (m: ToWorker, transfer: ArrayBuffer[] = []): void => worker.postMessage(m, transfer);
+  let inFlight = 0;
+  let resume: (() => void) | undefined;
+  let settled = false;
+  let sourceError: unknown;
+  const finished = new Promise<CreateResult>((resolve, reject) => {
+    const fail = (e: unknown): void => {
+      if (settled) return;
+      settled = true;
+      resume?.();
+      reject(sourceError ?? e);
+    };
+    worker.on('message', (m: FromWorker) => {
+      switch (m.kind) {
+        case 'taken':
+          inFlight -= m.bytes;
+          if (inFlight <= IN_FLIGHT) resume?.();
+          return;
+        case 'warn':
+          onWarn?.(m.code, m.message);
+          return;
+        case 'done':
+          if (settled) return;
+          settled = true;
+          resolve(m.result);
+          return;
+        case 'error':
+          fail(unwire(m.error));
+      }
+    });
+    worker.on('error', (e) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread failed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread exited (${code})`)));
+  });
+  finished.catch(() => undefined);
+  // Source chunks (often 16-64 KiB, and views into buffers their producer may reuse) are copied
+  // into one new buffer per BATCH bytes, which moves to the thread.
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  const flush = (): void => {
+    if (batchBytes === 0) return;
+    const bytes = new Uint8Array(batchBytes);
+    let at = 0;
+    for (const b of batch) {
+      bytes.set(b, at);
+      at += b.length;
+    }
+    inFlight += batchBytes;
+    post({ kind: 'data', bytes }, [bytes.buffer]);
+    batch = [];
+    batchBytes = 0;
+  };
+  try {
+    post({ kind: 'start', options });
+    const it = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        if (settled) break;
+        const n = await it.next();
+        if (n.done) {
+          flush();
+          post({ kind: 'end' });
+          break;
+        }
+        batch.push(n.value);
+        batchBytes += n.value.length;
+        if (batchBytes >= BATCH) flush();
+        while (inFlight > IN_FLIGHT && !settled) await new Promise<void>((r) => { resume = r; });
+        resume = undefined;
+      }
+    } catch (e) {
+      sourceError = e;
+      post({ kind: 'abort', message: e instanceof Error ? e.message : String(e) });
+    } finally {
+      if (settled) await it.return?.();
+    }
+    return await finished;
+  } finally {
+    await worker.terminate();
+  }
+}
