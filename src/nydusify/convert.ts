@@ -1,9 +1,10 @@
 /**
  * `nydusify convert`: an OCI image (from any ImageStore) to a Nydus image (in any ImageStore).
  * Every layer is streamed from the source, decompressed and built into a Nydus blob with its
- * bootstrap inlined (as nydusify does), each on a worker thread (layer-build.ts), the blobs are pushed, the layer bootstraps are merged into
- * the image bootstrap, which is pushed as the last layer; config and manifest follow, the
- * manifest last, so a failed conversion never leaves a tag pointing at half an image.
+ * bootstrap inlined (as nydusify does), each on a worker thread (builder/layer-build.ts); the
+ * blobs are pushed, the layer bootstraps are merged into the image bootstrap, which is pushed as
+ * the last layer; config and manifest follow, the manifest last, so a failed conversion never
+ * leaves a tag pointing at half an image.
  * @module
  */
 import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, UsageError } from '../util/errors.js';
 import type { Compressor } from '../util/compress.js';
-import { buildLayer } from './layer-build.js';
+import { buildLayer } from '../builder/layer-build.js';
 import { openLayer } from '../tar/open-layer.js';
 import { merge } from '../builder/merge.js';
 import type { ImageStore } from './image-store.js';

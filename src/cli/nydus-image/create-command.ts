@@ -2,17 +2,35 @@
  * `nydus-image create`.
  * @module
  */
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { UsageError } from '../../util/errors.js';
 import { isWritableCompressor } from '../../util/compress.js';
 import { isDigester } from '../../util/digest.js';
 import { isValidChunkSize, RAFS_DEFAULT_CHUNK_SIZE } from '../../format/v6/constants.js';
 import { create, type SourceType } from '../../builder/create.js';
+import { buildLayer } from '../../builder/layer-build.js';
+import { detectLayerCompression, openLayer } from '../../tar/open-layer.js';
 import { isWhiteoutSpec } from '../../builder/whiteout.js';
 import { parseSize, readStdin, str, type CommandSpec } from '../cli-args.js';
 
 const TYPES: Record<string, SourceType> = {
   'dir-rafs': 'dir-rafs', directory: 'dir-rafs', 'tar-rafs': 'tar-rafs', 'targz-rafs': 'tar-rafs',
 };
+
+/** Whether `path` is a gzip or zstd file (false when it cannot be read: create says why). */
+function compressedFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(4);
+    readSync(fd, head, 0, 4, 0);
+    return detectLayerCompression(head) !== 'none';
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** Parse prefetch patterns: absolute paths, one a line. */
 export function parsePrefetchPatterns(text: string): string[] {
@@ -68,15 +86,19 @@ export const createCommand: CommandSpec = {
     const policy = str(v['prefetch-policy']) ?? 'none';
     if (policy !== 'fs' && policy !== 'none') throw new UsageError('ERR_USAGE', `Cannot create: --prefetch-policy "${policy}" is not one of fs, none`);
     const prefetch = policy === 'fs' ? parsePrefetchPatterns(await readStdin()) : [];
-    const r = await create({
-      source, type, chunkSize, compressor, digester, whiteoutSpec: spec, prefetch,
+    const options = {
+      chunkSize, compressor, digester, whiteoutSpec: spec, prefetch,
       blobInlineMeta: v['blob-inline-meta'] === true || v['inline-bootstrap'] === true,
       blobToc: features.includes('blob-toc'),
       ...(str(v.bootstrap) ? { bootstrap: str(v.bootstrap) as string } : {}),
       ...(str(v.blob) ? { blob: str(v.blob) as string } : {}),
       ...(str(v['blob-dir']) ? { blobDir: str(v['blob-dir']) as string } : {}),
-      onWarn: (code, msg) => { if (str(v['log-level']) !== 'error') process.stderr.write(`nydus-image: warning: ${msg} [${code}]\n`); },
-    });
+    };
+    const onWarn = (code: string, msg: string): void => { if (str(v['log-level']) !== 'error') process.stderr.write(`nydus-image: warning: ${msg} [${code}]\n`); };
+    // A compressed layer is decompressed on this thread while a worker thread builds it.
+    const r = type === 'tar-rafs' && compressedFile(source)
+      ? await buildLayer(openLayer(createReadStream(source, { highWaterMark: 1 << 20 })), options, onWarn)
+      : await create({ ...options, source, type, onWarn });
     const summary = {
       version: '0.1.0', bootstrap: r.bootstrap ?? null, blobs: r.blobId ? [r.blobId] : [], blob_path: r.blobPath ?? null,
       blob_size: r.blobSize, fs_version: '6', compressor, digester, chunk_size: `0x${chunkSize.toString(16)}`,

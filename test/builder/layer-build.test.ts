@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { makeMessyTree } from '../helpers/make-tree.js';
 import { cleanupTempDir, tempDir } from '../helpers/mounts.js';
 import { packLayer } from '../e2e/e2e-util.js';
-import { buildLayer, type LayerBuildOptions } from '../../src/nydusify/layer-build.js';
+import { buildLayer, type LayerBuildOptions } from '../../src/builder/layer-build.js';
 import { create } from '../../src/builder/create.js';
 import { openLayer } from '../../src/tar/open-layer.js';
 import { FormatError, NydusError } from '../../src/util/errors.js';

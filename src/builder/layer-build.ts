@@ -4,14 +4,15 @@
  * and layers built on their own threads use every core, while this thread only moves the bytes
  * from the source. At most IN_FLIGHT bytes wait for the worker at any time.
  *
- * A source that fails fails the build with the source's error; nothing is left under the build's
- * output names (create writes temporary names and renames them only when complete).
+ * A source that fails fails the build with the source's error (code, class and offset kept), in
+ * the words of the builder, which names the tar entry it was reading; nothing is left under the
+ * build's output names (create writes temporary names and renames them only when complete).
  * @module
  */
-import type { CreateResult } from '../builder/create.js';
-import { BackendError, FormatError, NydusError, UsageError } from '../util/errors.js';
+import type { CreateResult } from './create.js';
+import { FormatError } from '../util/errors.js';
 import { siblingModuleUrl, startModuleWorker } from '../util/module-worker.js';
-import type { FromWorker, LayerBuildOptions, ToWorker, WireError } from './layer-build-protocol.js';
+import { fromWire, toWire, type FromWorker, type LayerBuildOptions, type ToWorker } from './layer-build-protocol.js';
 
 export type { LayerBuildOptions } from './layer-build-protocol.js';
 
@@ -21,15 +22,6 @@ const IN_FLIGHT = 16 << 20;
 /** Bytes gathered into one message. */
 const BATCH = 1 << 20;
 
-function unwire(w: WireError): NydusError {
-  const o = { ...(w.path !== undefined ? { path: w.path } : {}), ...(w.offset !== undefined ? { offset: w.offset } : {}), ...(w.errno !== undefined ? { errno: w.errno } : {}) };
-  switch (w.name) {
-    case 'UsageError': return new UsageError(w.code, w.message, o);
-    case 'BackendError': return new BackendError(w.code, w.message, o);
-    case 'FormatError': return new FormatError(w.code, w.message, o);
-    default: return new NydusError(w.code, w.message, o);
-  }
-}
 
 /** Build the tar layer read from `source` (any compression `create` detects) on a worker thread. */
 export async function buildLayer(source: AsyncIterable<Uint8Array>, options: LayerBuildOptions, onWarn?: (code: string, message: string) => void): Promise<CreateResult> {
@@ -40,11 +32,14 @@ export async function buildLayer(source: AsyncIterable<Uint8Array>, options: Lay
   let settled = false;
   let sourceError: unknown;
   const finished = new Promise<CreateResult>((resolve, reject) => {
-    const fail = (e: unknown): void => {
+    // The build's error names where in the layer a failure hit, also one of the source's (the
+    // worker rethrows it from its end of the stream); the source's own error stands only when
+    // the thread itself failed.
+    const fail = (e: unknown, threadFailed = false): void => {
       if (settled) return;
       settled = true;
       resume?.();
-      reject(sourceError ?? e);
+      reject(threadFailed && sourceError !== undefined ? sourceError : e);
     };
     worker.on('message', (m: FromWorker) => {
       switch (m.kind) {
@@ -61,11 +56,11 @@ export async function buildLayer(source: AsyncIterable<Uint8Array>, options: Lay
           resolve(m.result);
           return;
         case 'error':
-          fail(unwire(m.error));
+          fail(fromWire(m.error));
       }
     });
-    worker.on('error', (e) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread failed: ${e.message}`)));
-    worker.on('exit', (code) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread exited (${code})`)));
+    worker.on('error', (e) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread failed: ${e.message}`), true));
+    worker.on('exit', (code) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread exited (${code})`), true));
   });
   finished.catch(() => undefined);
   // Source chunks (often 16-64 KiB, and views into buffers their producer may reuse) are copied
@@ -105,7 +100,8 @@ export async function buildLayer(source: AsyncIterable<Uint8Array>, options: Lay
       }
     } catch (e) {
       sourceError = e;
-      post({ kind: 'abort', message: e instanceof Error ? e.message : String(e) });
+      flush();
+      post({ kind: 'abort', error: toWire(e) });
     } finally {
       if (settled) await it.return?.();
     }

@@ -4,9 +4,8 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { create } from '../builder/create.js';
-import { NydusError } from '../util/errors.js';
-import type { FromWorker, ToWorker, WireError } from './layer-build-protocol.js';
+import { create } from './create.js';
+import { fromWire, toWire, type FromWorker, type ToWorker } from './layer-build-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('layer-build-worker.ts runs only as a worker thread');
@@ -15,7 +14,8 @@ const queue: Uint8Array[] = [];
 /** Taken bytes not yet reported (reported per MiB, and whenever the queue runs dry). */
 let untold = 0;
 let ended = false;
-let aborted: string | undefined;
+/** The feeder's source failed with this: the build fails with it (plus where in the tar it was). */
+let aborted: Error | undefined;
 let wake: (() => void) | undefined;
 
 const send = (m: FromWorker): void => port.postMessage(m);
@@ -23,7 +23,6 @@ const send = (m: FromWorker): void => port.postMessage(m);
 /** The posted bytes, in order, as create's source. */
 async function* source(): AsyncGenerator<Uint8Array> {
   for (;;) {
-    if (aborted !== undefined) throw new NydusError('ERR_SOURCE_ABORTED', aborted);
     const next = queue.shift();
     if (next) {
       untold += next.length;
@@ -34,28 +33,21 @@ async function* source(): AsyncGenerator<Uint8Array> {
       yield next;
       continue;
     }
+    // The source's failure comes where its bytes stop, after all it delivered.
+    if (aborted !== undefined) throw aborted;
     if (ended) return;
     await new Promise<void>((r) => { wake = r; });
     wake = undefined;
   }
 }
 
-function wire(e: unknown): WireError {
-  if (e instanceof NydusError) {
-    return {
-      name: e.name, code: e.code, message: e.message,
-      ...(e.path !== undefined ? { path: e.path } : {}), ...(e.offset !== undefined ? { offset: e.offset } : {}), ...(e.errno !== undefined ? { errno: e.errno } : {}),
-    };
-  }
-  return { name: 'Error', code: 'ERR_BUILD', message: e instanceof Error ? e.message : String(e) };
-}
 
 port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'start':
       create({ ...m.options, type: 'tar-rafs', source: source(), onWarn: (code, message) => send({ kind: 'warn', code, message }) }).then(
         (result) => send({ kind: 'done', result }),
-        (e: unknown) => send({ kind: 'error', error: wire(e) }),
+        (e: unknown) => send({ kind: 'error', error: toWire(e) }),
       );
       return;
     case 'data':
@@ -65,7 +57,7 @@ port.on('message', (m: ToWorker) => {
       ended = true;
       break;
     case 'abort':
-      aborted = m.message;
+      aborted = fromWire(m.error);
       break;
   }
   wake?.();
