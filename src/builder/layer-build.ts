@@ -63,22 +63,26 @@ export async function buildLayer(source: AsyncIterable<Uint8Array>, options: Lay
     worker.on('exit', (code) => fail(new FormatError('ERR_BUILD_WORKER', `Cannot build the layer: its thread exited (${code})`), true));
   });
   finished.catch(() => undefined);
-  // Source chunks (often 16-64 KiB, and views into buffers their producer may reuse) are copied
-  // into one new buffer per BATCH bytes, which moves to the thread.
-  let batch: Uint8Array[] = [];
+  // Source chunks (often 16-64 KiB, and possibly views into buffers their producer reuses) are
+  // copied at once into a buffer of BATCH bytes, which moves to the thread when full.
+  const newBatch = (): Uint8Array => new Uint8Array(Buffer.allocUnsafeSlow(BATCH).buffer, 0, BATCH);
+  let batch = newBatch();
   let batchBytes = 0;
   const flush = (): void => {
     if (batchBytes === 0) return;
-    const bytes = new Uint8Array(batchBytes);
-    let at = 0;
-    for (const b of batch) {
-      bytes.set(b, at);
-      at += b.length;
-    }
     inFlight += batchBytes;
-    post({ kind: 'data', bytes }, [bytes.buffer]);
-    batch = [];
+    post({ kind: 'data', bytes: batch.subarray(0, batchBytes) }, [batch.buffer as ArrayBuffer]);
+    batch = newBatch();
     batchBytes = 0;
+  };
+  const add = (chunk: Uint8Array): void => {
+    for (let at = 0; at < chunk.length;) {
+      const n = Math.min(chunk.length - at, BATCH - batchBytes);
+      batch.set(chunk.subarray(at, at + n), batchBytes);
+      batchBytes += n;
+      at += n;
+      if (batchBytes === BATCH) flush();
+    }
   };
   try {
     post({ kind: 'start', options });
@@ -92,9 +96,7 @@ export async function buildLayer(source: AsyncIterable<Uint8Array>, options: Lay
           post({ kind: 'end' });
           break;
         }
-        batch.push(n.value);
-        batchBytes += n.value.length;
-        if (batchBytes >= BATCH) flush();
+        add(n.value);
         while (inFlight > IN_FLIGHT && !settled) await new Promise<void>((r) => { resume = r; });
         resume = undefined;
       }
