@@ -220,7 +220,7 @@ export class Daemon {
         }, backend));
         // The prefetch starts now, while the file system is being mounted (spawning mount tools,
         // waiting for the kernel): its first requests are on the wire before the mount is done.
-        // If the mount fails, releasing the backend ends it.
+        // If the mount fails, the prefetch is stopped and releasing the backend ends its fetches.
         const prefetchTimes = { begin: 0, end: 0 };
         const prefetch = this.#startPrefetch({ config: req.config, image, blobs, prefetchTimes }, req.prefetchFiles ?? [], log, stopPrefetch.signal);
         const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
@@ -318,9 +318,8 @@ export class Daemon {
         for (const f of blobFiles) loops.push(await attachLoop(f));
         await mountErofs(loops[0] as string, loops.slice(1), req.mountpoint);
       }
-      const stop = stopPush;
       void s.closed.then(() => {
-        stop();
+        stopPush();
         log.info('blob files closed', { ...blobFs.stats });
       });
       return { session, kernel: { stateDir, loops } };

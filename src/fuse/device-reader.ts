@@ -83,6 +83,7 @@ function pollReader(o: DeviceReaderOptions): DeviceReader {
   const handle = new b.Pipe(b.constants.SOCKET);
   const rc = handle.open(o.fd);
   if (rc !== 0) {
+    handle.close();
     throw new NydusError('ERR_FUSE_POLL', `Cannot watch /dev/fuse (descriptor ${o.fd}): libuv error ${rc}`);
   }
   let end!: () => void;
