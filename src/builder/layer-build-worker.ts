@@ -41,7 +41,6 @@ async function* source(): AsyncGenerator<Uint8Array> {
   }
 }
 
-
 port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'start':

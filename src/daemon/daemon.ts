@@ -71,7 +71,7 @@ export interface MountedImage {
 export interface DaemonOptions {
   id: string;
   logger: Logger;
-  /** Outstanding /dev/fuse reads per mount. */
+  /** Outstanding /dev/fuse reads per mount where /dev/fuse cannot be polled (threadpool read mode). */
   fuseWorkers?: number;
 }
 

@@ -34,7 +34,7 @@ export interface DeviceReaderOptions {
   mode?: DeviceReadMode;
   /** One request, a copy the callee may keep. */
   onMessage(msg: Buffer): void;
-  /** A read failed in a way that ends nothing (logged by the caller). */
+  /** A read failed with an unexpected error (the caller logs it); reading stops, as it does at ENODEV. */
   onReadError(code: string, message: string): void;
 }
 
