@@ -20,7 +20,8 @@ import { bootstrapLayerOf, fetchBootstrap, readConfig, resolveManifest } from '.
 import { applyLayer } from './apply-layer.js';
 import { compareTrees } from './tree-compare.js';
 import { nydusdConfigFor, startNydusdMount, workSubdir } from './nydusd-runner.js';
-import { ANNOTATION_NYDUS_BLOB, MEDIA_NYDUS_BLOB, type ImageConfig, type Manifest, type Platform } from './oci-types.js';
+import { ANNOTATION_NYDUS_BLOB, MEDIA_NYDUS_BLOB, type ImageConfig, type Manifest } from './oci-types.js';
+import type { PlatformSpec } from './platform.js';
 
 /** Options of a check. */
 export interface CheckOptions {
@@ -28,7 +29,7 @@ export interface CheckOptions {
   nydusd: string;
   plainHttp: boolean;
   targetInsecure: boolean;
-  platform: Pick<Platform, 'os' | 'architecture'>;
+  platform: PlatformSpec;
   /** Progress lines. */
   onProgress?: (line: string) => void;
 }

@@ -21,8 +21,9 @@ import { packBootstrapLayer } from './bootstrap-layer.js';
 import {
   ANNOTATION_NYDUS_BLOB, ANNOTATION_NYDUS_BOOTSTRAP, ANNOTATION_NYDUS_FS_VERSION, ANNOTATION_NYDUS_SOURCE_DIGEST, ARTIFACT_NYDUS_MANIFEST,
   MEDIA_DOCKER_CONFIG, MEDIA_NYDUS_BLOB, MEDIA_OCI_CONFIG, MEDIA_OCI_INDEX, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST,
-  isIndexMediaType, type Descriptor, type ImageConfig, type ImageIndex, type Manifest, type Platform,
+  isIndexMediaType, type Descriptor, type ImageConfig, type ImageIndex, type Manifest,
 } from './oci-types.js';
+import { formatPlatform, platformMatches, type PlatformSpec } from './platform.js';
 
 /** Options of a conversion. */
 export interface ConvertOptions {
@@ -32,8 +33,8 @@ export interface ConvertOptions {
   chunkSize: number;
   /** Absolute paths for the prefetch table ("/" when none is given, as nydusify). */
   prefetchPatterns: readonly string[];
-  /** Platform to convert from an index (default linux/amd64). */
-  platform?: Pick<Platform, 'os' | 'architecture'>;
+  /** Platforms to convert from an index (default linux/amd64); each must be in the index. */
+  platforms?: readonly PlatformSpec[];
   /** Convert every platform of an index. */
   allPlatforms?: boolean;
   /** Layers built at the same time (default: one per core, 2 to 4). */
@@ -179,16 +180,18 @@ export async function convertImage(src: ImageStore, srcRef: string, dst: ImageSt
     return { digest, mediaType: MEDIA_OCI_MANIFEST, manifests: [{ digest, platform: 'default', layers: c.manifest.layers.length, blobBytes: c.blobBytes }] };
   }
   const index = parsed as ImageIndex;
-  const want = o.platform ?? { os: 'linux', architecture: 'amd64' };
-  const chosen = o.allPlatforms ? index.manifests : index.manifests.filter((m) => m.platform?.os === want.os && m.platform.architecture === want.architecture);
-  if (chosen.length === 0) {
-    throw new UsageError('ERR_NO_PLATFORM', `Cannot convert ${srcRef}: no manifest for ${want.os}/${want.architecture} (has ${index.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}`).join(', ')})`);
+  const wants = o.platforms ?? [{ os: 'linux', architecture: 'amd64' }];
+  const has = (): string => index.manifests.map((m) => formatPlatform(m.platform)).join(', ');
+  if (!o.allPlatforms) {
+    const missing = wants.filter((w) => !index.manifests.some((m) => platformMatches(m.platform, w)));
+    if (missing.length > 0) throw new UsageError('ERR_NO_PLATFORM', `Cannot convert ${srcRef}: no manifest for ${missing.map(formatPlatform).join(', ')} (it has ${has()})`);
   }
+  const chosen = o.allPlatforms ? index.manifests : index.manifests.filter((m) => wants.some((w) => platformMatches(m.platform, w)));
   const outs: ConvertResult['manifests'] = [];
   const entries: Descriptor[] = [];
   for (const d of chosen) {
     const m = await src.getManifest(d.digest);
-    const plat = `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`;
+    const plat = formatPlatform(d.platform);
     const c = await convertManifest(src, dst, JSON.parse(Buffer.from(m.data).toString('utf8')) as Manifest, o, `${dstTag}-${plat}`);
     const digest = await dst.putManifest(sha256(c.data), MEDIA_OCI_MANIFEST, c.data);
     entries.push({ mediaType: MEDIA_OCI_MANIFEST, digest, size: c.data.length, ...(d.platform ? { platform: d.platform } : {}), artifactType: ARTIFACT_NYDUS_MANIFEST });

@@ -13,8 +13,9 @@ import { parseTar } from '../tar/parse-tar.js';
 import type { ImageStore } from './image-store.js';
 import {
   ANNOTATION_NYDUS_BOOTSTRAP, ARTIFACT_NYDUS_MANIFEST, isIndexMediaType,
-  type Descriptor, type ImageConfig, type ImageIndex, type Manifest, type Platform,
+  type Descriptor, type ImageConfig, type ImageIndex, type Manifest,
 } from './oci-types.js';
+import { formatPlatform, platformMatches, type PlatformSpec } from './platform.js';
 
 /** One image manifest, resolved. */
 export interface ResolvedManifest {
@@ -40,16 +41,17 @@ export async function collectStream(stream: AsyncIterable<Uint8Array>): Promise<
  * The image manifest `reference` names in `store`; for an index, the entry of `platform`
  * (preferring a Nydus entry when `nydus` is true, an OCI one when false).
  */
-export async function resolveManifest(store: ImageStore, reference: string, o: { platform: Pick<Platform, 'os' | 'architecture'>; nydus: boolean }): Promise<ResolvedManifest> {
+export async function resolveManifest(store: ImageStore, reference: string, o: { platform: PlatformSpec; nydus: boolean }): Promise<ResolvedManifest> {
   const top = await store.getManifest(reference);
   const parsed = JSON.parse(Buffer.from(top.data).toString('utf8')) as Manifest | ImageIndex;
   const mediaType = top.mediaType || parsed.mediaType || '';
   if (!isIndexMediaType(mediaType) && !('manifests' in parsed)) {
     return { manifest: parsed as Manifest, digest: top.digest, mediaType, data: top.data };
   }
-  const entries = (parsed as ImageIndex).manifests.filter((m) => m.platform === undefined || (m.platform.os === o.platform.os && m.platform.architecture === o.platform.architecture));
+  const all = (parsed as ImageIndex).manifests;
+  const entries = all.filter((m) => m.platform === undefined || platformMatches(m.platform, o.platform));
   const chosen = entries.find((m) => isNydusEntry(m) === o.nydus) ?? entries[0];
-  if (!chosen) throw new UsageError('ERR_NO_PLATFORM', `Cannot resolve ${store.name}:${reference}: the index has no manifest for ${o.platform.os}/${o.platform.architecture}`);
+  if (!chosen) throw new UsageError('ERR_NO_PLATFORM', `Cannot resolve ${store.name}:${reference}: the index has no manifest for ${formatPlatform(o.platform)} (it has ${all.map((m) => formatPlatform(m.platform)).join(', ')})`);
   const m = await store.getManifest(chosen.digest);
   return { manifest: JSON.parse(Buffer.from(m.data).toString('utf8')) as Manifest, digest: m.digest, mediaType: m.mediaType, data: m.data };
 }

@@ -13,6 +13,7 @@ import { openImageRef } from '../../nydusify/open-image-ref.js';
 import { checkImageRules } from '../../nydusify/check.js';
 import { copyImage } from '../../nydusify/copy.js';
 import { bootstrapLayerOf, fetchBootstrap, resolveManifest } from '../../nydusify/image-parts.js';
+import { parsePlatforms, type PlatformSpec } from '../../nydusify/platform.js';
 import { defaultNydusdPath, nydusdConfigFor, startNydusdMount, workSubdir } from '../../nydusify/nydusd-runner.js';
 import { join, resolve } from 'node:path';
 import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-args.js';
@@ -43,7 +44,7 @@ const convertCommand: CommandSpec = {
     'chunk-size': { type: 'string', default: '0x100000', arg: 'size', help: 'Chunk size' },
     'fs-version': { type: 'string', default: '6', arg: 'ver', help: 'RAFS version (only 6)' },
     'prefetch-patterns': { type: 'boolean', help: 'Read prefetch paths from stdin (default "/")' },
-    platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch', help: 'Platform to convert from an index' },
+    platform: { type: 'string', default: 'linux/amd64', arg: 'os/arch[/variant],…', help: 'Platforms to convert from an index (comma-separated)' },
     'all-platforms': { type: 'boolean', help: 'Convert every platform of an index' },
     ...REGISTRY_OPTIONS,
   },
@@ -56,15 +57,14 @@ const convertCommand: CommandSpec = {
     if (!isWritableCompressor(compressor)) throw new UsageError('ERR_USAGE', `--compressor "${compressor}" is not zstd, lz4_block or none`);
     const chunkSize = parseSize(str(v['chunk-size']) ?? '0x100000', '--chunk-size');
     if (!isValidChunkSize(chunkSize)) throw new UsageError('ERR_USAGE', `--chunk-size 0x${chunkSize.toString(16)} is not a power of two in 0x1000..0x1000000`);
-    const [os, architecture] = (str(v.platform) ?? 'linux/amd64').split('/');
-    if (!os || !architecture) throw new UsageError('ERR_USAGE', '--platform must be os/arch');
+    const platforms = parsePlatforms(str(v.platform) ?? 'linux/amd64');
     const patterns = v['prefetch-patterns'] ? parsePrefetchPatterns(await readStdin()) : ['/'];
     const src = await openImageRef(source, accessOf(v, 'source', false));
     const dst = await openImageRef(target, accessOf(v, 'target', true));
     const t0 = Date.now();
     const r = await convertImage(src.store, src.reference, dst.store, dst.reference, {
       workDir: str(v['work-dir']) ?? './tmp', compressor, chunkSize, prefetchPatterns: patterns.length > 0 ? patterns : ['/'],
-      platform: { os, architecture }, allPlatforms: v['all-platforms'] === true,
+      platforms, allPlatforms: v['all-platforms'] === true,
       onProgress: createProgress(process.stdout),
     });
     process.stdout.write(`converted ${source} -> ${target}: ${r.mediaType} ${r.digest} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -72,10 +72,12 @@ const convertCommand: CommandSpec = {
   },
 };
 
-function platformOf(v: string | boolean | string[] | undefined): { os: string; architecture: string } {
-  const [os, architecture] = (str(v) ?? 'linux/amd64').split('/');
-  if (!os || !architecture) throw new UsageError('ERR_USAGE', '--platform must be os/arch');
-  return { os, architecture };
+/** The one platform of check and mount's `--platform`. */
+function platformOf(v: string | boolean | string[] | undefined): PlatformSpec {
+  const text = str(v) ?? 'linux/amd64';
+  const [one, ...more] = parsePlatforms(text);
+  if (!one || more.length > 0) throw new UsageError('ERR_USAGE', `Cannot use --platform "${text}": give one platform (os/arch[/variant])`);
+  return one;
 }
 
 const checkCommand: CommandSpec = {
