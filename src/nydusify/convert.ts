@@ -7,11 +7,12 @@
  * leaves a tag pointing at half an image.
  * @module
  */
-import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, copyFileSync, renameSync, createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, UsageError } from '../util/errors.js';
+import { tempPathFor } from '../util/atomic-file.js';
 import type { Compressor } from '../util/compress.js';
 import { buildLayer } from '../builder/layer-build.js';
 import { openLayer } from '../tar/open-layer.js';
@@ -80,6 +81,28 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (t: T, k
 }
 
 /**
+ * The cached conversion recorded in `meta`, when its blob still has the size and sha256 the
+ * record names and its bootstrap is there; else undefined (the layer is converted again). The
+ * blob is hashed again because a damaged cache would otherwise be pushed, or fail the push.
+ */
+async function cachedLayer(meta: string): Promise<LayerOut | undefined> {
+  let rec: LayerOut;
+  try {
+    rec = JSON.parse(readFileSync(meta, 'utf8')) as LayerOut;
+    if (!existsSync(rec.bootstrap) || statSync(rec.blobPath).size !== rec.blobSize) return undefined;
+  } catch {
+    return undefined;
+  }
+  const h = createHash('sha256');
+  try {
+    for await (const c of createReadStream(rec.blobPath, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  } catch {
+    return undefined;
+  }
+  return `sha256:${h.digest('hex')}` === rec.blobDigest ? rec : undefined;
+}
+
+/**
  * Convert one source layer (or reuse the cached conversion of the same source digest and build
  * options; the prefetch list is one of them, since it decides where file data sits in the blob).
  */
@@ -89,12 +112,10 @@ async function convertLayer(src: ImageStore, layer: Descriptor, o: ConvertOption
     ? '' : `-p${createHash('sha256').update([...o.prefetchPatterns].sort().join('\n')).digest('hex').slice(0, 12)}`;
   const cacheDir = join(o.workDir, 'cache', `${hex}-${o.compressor}-${o.chunkSize}${hint}`);
   const meta = join(cacheDir, 'layer.json');
-  if (existsSync(meta)) {
-    const cached = JSON.parse(readFileSync(meta, 'utf8')) as LayerOut;
-    if (existsSync(cached.blobPath) && existsSync(cached.bootstrap)) {
-      o.onProgress?.({ kind: 'layer-cached', detail: layer.digest });
-      return cached;
-    }
+  const cached = await cachedLayer(meta);
+  if (cached) {
+    o.onProgress?.({ kind: 'layer-cached', detail: layer.digest });
+    return cached;
   }
   mkdirSync(cacheDir, { recursive: true });
   o.onProgress?.({ kind: 'layer-start', detail: layer.digest, bytes: layer.size });
@@ -114,7 +135,9 @@ async function convertLayer(src: ImageStore, layer: Descriptor, o: ConvertOption
   }
   if (!r.blobId || !r.blobPath) throw new FormatError('ERR_CONVERT', `Cannot convert layer ${layer.digest}: no blob was produced`);
   const out: LayerOut = { source: layer, blobDigest: `sha256:${r.blobId}`, blobSize: statSync(r.blobPath).size, blobPath: r.blobPath, bootstrap };
-  writeFileSync(meta, JSON.stringify(out));
+  const tmp = tempPathFor(meta);
+  writeFileSync(tmp, JSON.stringify(out));
+  renameSync(tmp, meta);
   o.onProgress?.({ kind: 'layer-done', detail: `${layer.digest} -> ${out.blobDigest}`, bytes: out.blobSize });
   return out;
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { makeMessyTree } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { runCli, tempDir, cleanupTempDir } from '../helpers/mounts.js';
@@ -132,13 +133,34 @@ describe('nydusify convert (OCI layout to OCI layout)', () => {
     assert.equal(index.manifests.length, 0, 'no tag was written');
   });
 
-  test('converting the next version of an image reuses the layers that did not change', async () => {
+  test('converting the next version of an image reuses the layers that did not change, and never a damaged one', async () => {
     const img = await buildOciImage({ dir: path.join(work, 'v1'), layers, name: 'img' });
     const wd = path.join(work, 'cache-work');
+    const count = (out: Buffer | string, kind: string): number => (out.toString().match(new RegExp(`${kind}`, 'g')) ?? []).length;
     const a = await runCli('nydusify', ['convert', '--source', img.ref, '--target', `oci:${work}/v1-nydus:a`, '--work-dir', wd]);
     assert.equal(a.code, 0, a.stderr);
-    const b = await runCli('nydusify', ['convert', '--source', img.ref, '--target', `oci:${work}/v1-nydus:b`, '--work-dir', wd]);
+    assert.equal(count(a.stdout, 'layer-cached'), 0, a.stdout.toString());
+    // Version 2: the top layer changed.
+    const l3b = path.join(work, 'l3-v2');
+    fs.cpSync(layers[2] as string, l3b, { recursive: true });
+    fs.writeFileSync(path.join(l3b, 'top.txt'), 'top, version 2\n');
+    const img2 = await buildOciImage({ dir: path.join(work, 'v2'), layers: [layers[0] as string, layers[1] as string, l3b], name: 'img' });
+    const b = await runCli('nydusify', ['convert', '--source', img2.ref, '--target', `oci:${work}/v2-nydus:b`, '--work-dir', wd]);
     assert.equal(b.code, 0, b.stderr);
-    assert.equal((b.stdout.toString().match(/layer-cached/g) ?? []).length, 3, b.stdout.toString());
+    assert.equal(count(b.stdout, 'layer-cached'), 2, b.stdout.toString());
+    assert.equal(count(b.stdout, 'layer-done'), 1, b.stdout.toString());
+    // Damage one cached blob in place (same size): the next conversion builds that layer again.
+    const metas = fs.readdirSync(path.join(wd, 'cache')).map((d) => path.join(wd, 'cache', d, 'layer.json')).filter((f) => fs.existsSync(f));
+    const victim = JSON.parse(fs.readFileSync(metas[0] as string, 'utf8')) as { blobPath: string; blobDigest: string };
+    const bytes = fs.readFileSync(victim.blobPath);
+    bytes[100] = (bytes[100] as number) ^ 0xff;
+    fs.writeFileSync(victim.blobPath, bytes);
+    const c = await runCli('nydusify', ['convert', '--source', img2.ref, '--target', `oci:${work}/v2-nydus:c`, '--work-dir', wd]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(count(c.stdout, 'layer-cached'), 2, c.stdout.toString());
+    assert.equal(count(c.stdout, 'layer-done'), 1, c.stdout.toString());
+    const rebuilt = JSON.parse(fs.readFileSync(metas[0] as string, 'utf8')) as { blobPath: string; blobDigest: string };
+    assert.equal(rebuilt.blobDigest, victim.blobDigest, 'the same layer converts to the same blob');
+    assert.equal(createHash('sha256').update(fs.readFileSync(rebuilt.blobPath)).digest('hex'), victim.blobDigest.slice(7));
   });
 });
