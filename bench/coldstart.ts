@@ -19,7 +19,7 @@
  *    start-up set from the unpacked rootfs.
  *
  * Both run directly against the registry and through nginx with `limit_rate 50m` (per response,
- * slice cache mode). Page caches are dropped before every cold start. Reads: `xargs -P4 cat`.
+ * slice cache mode; every cold start gets a fresh nginx with an empty cache). Page caches are dropped before every cold start. Reads: `xargs -P4 cat`.
  *
  * Each Nydus cell is the median of BENCH_REPS runs (default 3); OCI runs once.
  *
@@ -186,8 +186,21 @@ async function main(): Promise<void> {
     const all = collectFiles();
     log(`${all.length} candidate files from /usr/lib and /usr/share (${fmtMiB(all.reduce((s, f) => s + f.size, 0))} MiB)`);
     reg = await startRegistry({ dir: path.join(work, 'registry') });
-    ngx = await startNginxProxy({ dir: path.join(work, 'nginx'), upstream: reg.url, slice: true, limitRate: '50m' });
-    const ngxHost = `127.0.0.1:${ngx.port}`;
+    // Every cold start through nginx gets a proxy of its own with an empty cache: a run must not
+    // find the slices an earlier run (another variant, or the same one) left in the cache.
+    let proxies = 0;
+    const through = async <T>(mode: 'direct' | 'nginx 50m', fn: (host: string, via: NginxProxy | undefined) => Promise<T>): Promise<T> => {
+      if (mode === 'direct') return fn(reg!.host, undefined);
+      const dir = path.join(work, `nginx-${proxies++}`);
+      ngx = await startNginxProxy({ dir, upstream: reg!.url, slice: true, limitRate: '50m' });
+      try {
+        return await fn(`127.0.0.1:${ngx.port}`, ngx);
+      } finally {
+        await ngx.stop();
+        ngx = undefined;
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    };
     for (const sizeMiB of SIZES_MIB) {
       const { picked, total, startup, startupBytes: sBytes } = planImage(all, sizeMiB);
       if (total < sizeMiB * MiB * 0.95) log(`only ${fmtMiB(total)} MiB of files available for ${sizeMiB} MiB`);
@@ -224,14 +237,12 @@ async function main(): Promise<void> {
         convertMs, pushMs, runs: {},
       };
       for (const mode of ['direct', 'nginx 50m'] as const) {
-        const host = mode === 'direct' ? reg.host : ngxHost;
-        const via = mode === 'direct' ? undefined : ngx;
         const odir = path.join(idir, `oci-${mode === 'direct' ? 'd' : 'n'}`);
         const ndir = path.join(idir, `nydus-${mode === 'direct' ? 'd' : 'n'}`);
         fs.mkdirSync(odir, { recursive: true });
         fs.mkdirSync(ndir, { recursive: true });
         await dropCaches();
-        const oci = await ociColdStart(host, repo, odir, startup, via);
+        const oci = await through(mode, (host, via) => ociColdStart(host, repo, odir, startup, via));
         fs.rmSync(odir, { recursive: true, force: true });
         const nydus = {} as Record<NydusVariant['name'], PathResult>;
         // Nydus runs take seconds and vary more than that from run to run: each is run NYDUS_REPS
@@ -241,7 +252,7 @@ async function main(): Promise<void> {
           for (const v of VARIANTS) {
             fs.mkdirSync(ndir, { recursive: true });
             await dropCaches();
-            const r = await nydusColdStart(host, nrepo, ndir, startup, via, v);
+            const r = await through(mode, (host, via) => nydusColdStart(host, nrepo, ndir, startup, via, v));
             fs.rmSync(ndir, { recursive: true, force: true });
             if (r.readBytes !== sBytes) throw new Error(`start-up set: expected ${sBytes} bytes, Nydus ${v.name} read ${r.readBytes}`);
             tries.set(v.name, [...(tries.get(v.name) ?? []), r]);
@@ -278,7 +289,7 @@ async function main(): Promise<void> {
   }
   for (const mode of ['direct', 'nginx 50m']) {
     out.push('');
-    out.push(`-- ${mode === 'direct' ? 'direct to the registry' : 'through nginx (slice cache, limit_rate 50m per response)'}`);
+    out.push(`-- ${mode === 'direct' ? 'direct to the registry' : 'through nginx (slice cache, empty for every run; limit_rate 50m per response)'}`);
     out.push('image      path           total s  phases (s)                                           MiB transferred  requests  OCI/Nydus time  OCI/Nydus bytes');
     for (const r of rows) {
       const x = r.runs[mode];
