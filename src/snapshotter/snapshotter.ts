@@ -327,6 +327,33 @@ export class NydusSnapshotter {
     } catch (e) {
       this.#log.warn('cannot remove the snapshot directory (Cleanup will)', { key, error: (e as Error).message });
     }
+    if (r.nydus?.type === 'blob') this.#pruneBlobCache(blobIdOf(r.nydus.layerDigest));
+  }
+
+  /**
+   * Delete the blob cache files (`<root>/cache/<blob id>.*`) of blobs no Nydus layer snapshot
+   * names any more: of `only`, or of every blob. An image still mounted keeps what it has open
+   * (the files are only unlinked), and a later image with that blob fetches it again.
+   */
+  #pruneBlobCache(only?: string): void {
+    const used = new Set(this.#store.list().flatMap((x) => (x.nydus?.type === 'blob' ? [blobIdOf(x.nydus.layerDigest)] : [])));
+    const dir = join(this.#o.root, 'cache');
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const id = /^([0-9a-f]{64})\./.exec(n)?.[1];
+      if (id === undefined || used.has(id) || (only !== undefined && id !== only)) continue;
+      try {
+        rmSync(join(dir, n), { force: true });
+        this.#log.debug('removed a blob cache file no snapshot uses', { file: n });
+      } catch (e) {
+        this.#log.warn('cannot remove a blob cache file', { file: n, error: (e as Error).message });
+      }
+    }
   }
 
   /** Information on `key`. */
@@ -363,6 +390,7 @@ export class NydusSnapshotter {
       this.#log.info('cleanup: removing an orphaned snapshot directory', { dir: d });
       rmSync(join(this.#o.root, 'snapshots', d), { recursive: true, force: true });
     }
+    if (!inFlight) this.#pruneBlobCache();
     const wanted = new Set(this.#o.daemons.wanted());
     for (const d of readdirSync(join(this.#o.root, 'mnt'))) {
       const mp = join(this.#o.root, 'mnt', d);
@@ -375,4 +403,9 @@ export class NydusSnapshotter {
   async close(): Promise<void> {
     await this.#store.close();
   }
+}
+
+/** A Nydus blob's id: the hex sha256 of the blob layer. */
+function blobIdOf(layerDigest: string): string {
+  return layerDigest.replace(/^sha256:/, '');
 }

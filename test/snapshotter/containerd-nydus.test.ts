@@ -297,7 +297,7 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     await untilNothingServed();
   });
 
-  test('restarting the snapshotter keeps a running container working; Remove unmounts afterwards', async () => {
+  test('restarting the snapshotter keeps a running container working; Remove unmounts and clears the blob cache afterwards', async () => {
     await ctr(runArgs(nydusRef, 'r1', ['sleep', '600'], { detach: true }));
     let stopped = false;
     try {
@@ -326,6 +326,7 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
       assert.equal((await ctr(['snapshots', '--snapshotter', 'nydus', 'ls'])).split('\n').filter((l) => l.startsWith('sha256:')).length, 0);
       assert.deepEqual(mountsUnder([sroot]), [], 'nothing is mounted under the snapshotter root');
       assert.deepEqual(fs.readdirSync(path.join(sroot, 'snapshots')), [], 'every snapshot directory is gone');
+      assert.deepEqual(fs.readdirSync(path.join(sroot, 'cache')), [], 'the blob cache holds nothing of removed images');
     } finally {
       if (!stopped) await killAndRemove(['r1']).catch(() => undefined);
     }
