@@ -41,7 +41,7 @@ async function copyBlob(src: ImageStore, dst: ImageStore, desc: Descriptor, o: C
     }
   }
   if (d?.kind === 'registry') {
-    await d.client.pushBlob(d.repo, desc.digest, desc.size, src.blobStream(desc));
+    await d.client.pushBlob(d.repo, desc.digest, desc.size, () => src.blobStream(desc));
   } else {
     const dir = join(o.workDir, 'copy');
     mkdirSync(dir, { recursive: true });

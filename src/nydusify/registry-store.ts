@@ -24,7 +24,7 @@ export function openRegistryStore(client: RegistryClient, host: string, repo: st
       return (await client.headBlob(repo, digest)) !== undefined;
     },
     async putBlobFile(digest, size, path) {
-      await client.pushBlob(repo, digest, size, createReadStream(path, { highWaterMark: 1 << 20 }));
+      await client.pushBlob(repo, digest, size, () => createReadStream(path, { highWaterMark: 1 << 20 }));
     },
     async putBlob(digest, data) {
       await client.pushBlob(repo, digest, data.length, data);

@@ -53,6 +53,12 @@ export interface Platform {
 }
 
 /** Per-call options. */
+/**
+ * What pushBlob uploads: bytes, a one-shot stream, or a function that opens the stream (again
+ * for each attempt, so that a failed upload can start over).
+ */
+export type BlobSource = Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+
 export interface CallOptions {
   signal?: AbortSignal;
 }
@@ -329,16 +335,34 @@ export class RegistryClient {
    * Upload a blob unless the registry has it (HEAD first). Small in-memory blobs go up in one
    * PUT; streams and large blobs in PATCH chunks then a closing PUT. The content is checked
    * against `digest` and `size` before the upload is committed. Returns false when skipped.
+   *
+   * An upload that fails on the way (a 5xx, a reset, a timeout) is cancelled and started again
+   * from its first byte, with backoff, when the source can be read again: bytes in memory, or a
+   * function that opens the stream anew. docker-registry cannot resume an upload whose last
+   * PATCH broke off, so a restart is the only way. A one-shot stream fails at once. When a
+   * retry finds the blob already there (the closing PUT landed but its answer was lost), the
+   * upload is done.
    */
-  async pushBlob(repo: string, digest: string, size: number, source: Uint8Array | AsyncIterable<Uint8Array>, options: CallOptions = {}): Promise<boolean> {
+  async pushBlob(repo: string, digest: string, size: number, source: BlobSource, options: CallOptions = {}): Promise<boolean> {
     checkRepo(repo);
     if (!isSha256Digest(digest)) throw new TypeError(`Cannot push blob ${digest}: only sha256:<64 hex> digests are supported`);
-    const signal = options.signal;
     const action = `push blob ${digest} to ${this.#where(repo)}`;
     if ((await this.headBlob(repo, digest, options)) !== undefined) return false;
+    const replayable = typeof source === 'function' || source instanceof Uint8Array;
+    let attempt = 0;
+    return this.#t.withRetries(action, options.signal, replayable, async () => {
+      if (attempt++ > 0 && (await this.headBlob(repo, digest, options)) !== undefined) return true;
+      const body = typeof source === 'function' ? source() : source;
+      await this.#uploadOnce(repo, digest, size, body, action, replayable, options.signal);
+      return true;
+    });
+  }
+
+  /** One upload of `source`: POST, then one PUT or PATCHes and a closing PUT; cancelled when it fails. */
+  async #uploadOnce(repo: string, digest: string, size: number, source: Uint8Array | AsyncIterable<Uint8Array>, action: string, outerRetries: boolean, signal: AbortSignal | undefined): Promise<void> {
     const scope = repoScope(repo, true);
     const start = this.#url(`/v2/${repo}/blobs/uploads/`);
-    let loc = await this.#t.withRetries(action, signal, true, async () => {
+    let loc = await this.#t.withRetries(action, signal, !outerRetries, async () => {
       const res = await this.#t.send(action, { method: 'POST', url: start, body: new Uint8Array(0), scope, signal });
       if (res.statusCode !== 202) throw await this.#t.statusError(action, res, `the repository is unknown to ${this.host}`);
       discard(res);
@@ -357,15 +381,15 @@ export class RegistryClient {
         const got = sha256(source);
         if (got !== digest || source.length !== size) throw mismatch(got, source.length);
         const res = await this.#t.send(action, { method: 'PUT', url: withDigest(loc), headers: { 'content-type': 'application/octet-stream' }, body: source, scope, signal });
-        if (res.statusCode !== 201) throw await this.#t.statusErrorFinal(action, res);
+        if (res.statusCode !== 201) throw await this.#t.statusError(action, res);
         discard(res);
-        return true;
+        return;
       }
       const hash = createHash('sha256');
       let sent = 0;
       const flush = async (chunk: Uint8Array): Promise<void> => {
         const res = await this.#t.send(action, { method: 'PATCH', url: loc, headers: { 'content-type': 'application/octet-stream', 'content-range': `${sent}-${sent + chunk.length - 1}` }, body: chunk, scope, signal });
-        if (res.statusCode !== 202) throw await this.#t.statusErrorFinal(action, res);
+        if (res.statusCode !== 202) throw await this.#t.statusError(action, res);
         discard(res);
         const l = header(res, 'location');
         if (l !== undefined) loc = new URL(l, loc);
@@ -388,12 +412,10 @@ export class RegistryClient {
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest || sent !== size) throw mismatch(got, sent);
       const res = await this.#t.send(action, { method: 'PUT', url: withDigest(loc), body: new Uint8Array(0), scope, signal });
-      if (res.statusCode !== 201) throw await this.#t.statusErrorFinal(action, res);
+      if (res.statusCode !== 201) throw await this.#t.statusError(action, res);
       discard(res);
-      return true;
     } catch (e) {
       await this.#cancelUpload(repo, loc, undefined);
-      if (e instanceof Transient) throw new RegistryError(e.code, `Cannot ${action}: ${e.message}`, { ...(e.status !== undefined ? { status: e.status } : {}), ...(e.errCause !== undefined ? { cause: e.errCause } : {}) });
       throw e;
     }
   }

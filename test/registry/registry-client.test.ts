@@ -323,6 +323,98 @@ describe('RegistryClient retries', () => {
   });
 });
 
+/**
+ * A loopback proxy in front of docker-registry that breaks chosen requests: `fault(req, n)` is
+ * asked for each request (n counts requests of the same method) and answers 'reset' (the client
+ * socket is destroyed before anything is forwarded), 'lose-answer' (forwarded, then the client
+ * socket is destroyed instead of answering) or undefined (forwarded as is).
+ */
+async function startFaultyProxy(upstream: string, fault: (req: http.IncomingMessage, n: number) => 'reset' | 'lose-answer' | undefined): Promise<{ host: string; seen: string[]; close(): Promise<void> }> {
+  const counts = new Map<string, number>();
+  const seen: string[] = [];
+  const srv = http.createServer((req, res) => {
+    const n = (counts.get(req.method ?? '') ?? 0) + 1;
+    counts.set(req.method ?? '', n);
+    const f = fault(req, n);
+    seen.push(`${req.method} ${f ?? 'ok'}`);
+    if (f === 'reset') {
+      // Take part of the body, then break the connection.
+      req.once('data', () => req.socket.destroy());
+      req.once('end', () => req.socket.destroy());
+      return;
+    }
+    const up = http.request(`${upstream}${req.url}`, { method: req.method, headers: req.headers, agent: false }, (ur) => {
+      if (f === 'lose-answer') {
+        ur.resume();
+        ur.once('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  return {
+    host: `127.0.0.1:${port}`, seen,
+    async close() {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+describe('RegistryClient uploads that break on the way (docker-registry behind a faulty proxy)', () => {
+  let dir: string;
+  let reg: StartedRegistry;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nydus-reg-faulty-'));
+    reg = await startRegistry({ dir });
+  });
+  after(async () => {
+    await reg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('pushBlob() starts a re-readable upload over after a reset PATCH, and after a lost answer to the closing PUT', async () => {
+    const proxy = await startFaultyProxy(reg.url, (req, n) => (req.method === 'PATCH' && n === 2 ? 'reset' : req.method === 'PUT' && n === 1 ? 'lose-answer' : undefined));
+    const c = new RegistryClient(proxy.host, { plainHttp: true, chunkSize: 64 * 1024, retryLimit: 3, backoffMs: 5 });
+    try {
+      const data = pseudoRandom(300_000, 21);
+      let opened = 0;
+      assert.equal(await c.pushBlob('app/retry', sha(data), data.length, () => { opened++; return chunksOf(data, 50_000); }), true);
+      // Opened twice: the PATCH reset restarts the upload; after the lost PUT answer the HEAD finds the blob.
+      assert.equal(opened, 2, `opened ${opened} times; requests: ${proxy.seen.join(', ')}`);
+      assert.equal(proxy.seen.filter((x) => x.startsWith('POST')).length, 2, proxy.seen.join(', '));
+      assert.ok(c.retries >= 2);
+      assert.ok(eq(await collect(c.blobStream('app/retry', sha(data))), data));
+      // In-memory bytes restart the same way.
+      const mem = pseudoRandom(200_000, 22);
+      assert.equal(await c.pushBlob('app/retry', sha(mem), mem.length, mem), true);
+      assert.ok(eq(await collect(c.blobStream('app/retry', sha(mem))), mem));
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  test('pushBlob() of a one-shot stream fails at once with a message naming the blob, and commits nothing', async () => {
+    const proxy = await startFaultyProxy(reg.url, (req) => (req.method === 'PATCH' ? 'reset' : undefined));
+    const c = new RegistryClient(proxy.host, { plainHttp: true, chunkSize: 64 * 1024, retryLimit: 3, backoffMs: 5 });
+    try {
+      const data = pseudoRandom(150_000, 23);
+      await assert.rejects(c.pushBlob('app/retry', sha(data), data.length, chunksOf(data, 50_000)), (e: unknown) => e instanceof RegistryError && e.message.includes(`push blob ${sha(data)}`));
+      assert.equal(proxy.seen.filter((x) => x.startsWith('PATCH')).length, 1, proxy.seen.join(', '));
+      assert.equal(await c.headBlob('app/retry', sha(data)), undefined);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+});
+
 describe('RegistryClient timeouts and aborts', () => {
   test('a silent server times out with ERR_REGISTRY_TIMEOUT after the retries; an abort rejects with ERR_ABORTED', async () => {
     let n = 0;
