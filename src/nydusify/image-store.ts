@@ -9,7 +9,7 @@ import type { Credentials } from '../registry/credentials.js';
 
 /** Where a store lives (for cross-repo mounts and nydusd backends). */
 export type StoreLocation =
-  | { kind: 'registry'; client: RegistryClient; host: string; apiHost: string; repo: string; credentials?: Credentials }
+  | { kind: 'registry'; client: RegistryClient; host: string; apiHost: string; repo: string; credentials?: Credentials; caFiles?: readonly string[] }
   | { kind: 'oci'; dir: string };
 
 /** A manifest (or index) as stored: its media type, digest and bytes. */

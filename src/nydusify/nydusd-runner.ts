@@ -31,7 +31,7 @@ export function nydusdConfigFor(location: StoreLocation | undefined, o: { plainH
       config: {
         scheme: o.plainHttp ? 'http' : 'https', host: location.apiHost, repo: location.repo,
         ...(location.credentials ? { auth: encodeBasicAuth(location.credentials) } : {}),
-        ...(o.insecure ? { skip_verify: true } : {}), timeout: 30, retry_limit: 3,
+        ...(o.insecure ? { skip_verify: true } : {}), ...(location.caFiles?.length ? { ca_cert_files: location.caFiles } : {}), timeout: 30, retry_limit: 3,
       },
     };
   } else if (location?.kind === 'oci') {

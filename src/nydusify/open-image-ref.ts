@@ -10,6 +10,7 @@ import { openRegistryStore } from './registry-store.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { parseReference } from '../registry/reference.js';
 import { loadCredentials } from '../registry/credentials.js';
+import { hostCaFiles, readCaFiles } from '../registry/host-certs.js';
 
 /** A store and the reference (tag or digest) inside it. */
 export interface OpenedRef {
@@ -25,7 +26,7 @@ export interface RegistryAccess {
   insecure?: boolean;
   /** Docker config with credentials (`~/.docker/config.json` or `$DOCKER_CONFIG`). */
   dockerConfigPath?: string;
-  /** PEM CA bundle for TLS. */
+  /** PEM CA bundle for TLS (default: the host's certificates under certs.d, see host-certs.ts). */
   ca?: Buffer;
 }
 
@@ -37,11 +38,13 @@ export async function openImageRef(ref: string, options: { write: boolean } & Re
   if (!ref.startsWith('oci:')) {
     const r = parseReference(ref);
     const credentials = options.dockerConfigPath ? await loadCredentials(r.host, { dockerConfigPath: options.dockerConfigPath }) : undefined;
+    const caFiles = options.plainHttp || options.ca ? [] : [...new Set([...hostCaFiles(r.host), ...hostCaFiles(r.apiHost)])];
+    const ca = options.ca ?? (caFiles.length > 0 ? readCaFiles(caFiles) : undefined);
     const client = new RegistryClient(r.apiHost, {
       ...(options.plainHttp ? { plainHttp: true } : {}), ...(options.insecure ? { insecure: true } : {}),
-      ...(credentials ? { credentials } : {}), ...(options.ca ? { ca: options.ca } : {}),
+      ...(credentials ? { credentials } : {}), ...(ca !== undefined ? { ca } : {}),
     });
-    return { store: openRegistryStore(client, r.host, r.repo, { apiHost: r.apiHost, ...(credentials ? { credentials } : {}) }), reference: r.reference };
+    return { store: openRegistryStore(client, r.host, r.repo, { apiHost: r.apiHost, ...(credentials ? { credentials } : {}), caFiles }), reference: r.reference };
   }
   return openLocal(ref, options);
 }

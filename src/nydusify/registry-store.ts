@@ -9,10 +9,10 @@ import type { ImageStore } from './image-store.js';
 import type { Credentials } from '../registry/credentials.js';
 
 /** The store of `repo` at the registry `client` talks to. */
-export function openRegistryStore(client: RegistryClient, host: string, repo: string, extra: { apiHost?: string; credentials?: Credentials } = {}): ImageStore {
+export function openRegistryStore(client: RegistryClient, host: string, repo: string, extra: { apiHost?: string; credentials?: Credentials; caFiles?: readonly string[] } = {}): ImageStore {
   return {
     name: `${host}/${repo}`,
-    location: { kind: 'registry', client, host, apiHost: extra.apiHost ?? host, repo, ...(extra.credentials ? { credentials: extra.credentials } : {}) },
+    location: { kind: 'registry', client, host, apiHost: extra.apiHost ?? host, repo, ...(extra.credentials ? { credentials: extra.credentials } : {}), ...(extra.caFiles?.length ? { caFiles: extra.caFiles } : {}) },
     async getManifest(reference) {
       const m = await client.getManifest(repo, reference);
       return { mediaType: m.mediaType, digest: m.digest, data: m.data };

@@ -7,6 +7,8 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nullLogger, type Logger } from '../util/logger.js';
@@ -20,7 +22,7 @@ export interface TransportOptions {
   plainHttp?: boolean;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
-  /** Extra CA certificate(s), PEM. */
+  /** CA certificate(s), PEM, trusted besides Node's roots and NODE_EXTRA_CA_CERTS. */
   ca?: string | Buffer;
   credentials?: Credentials;
   /** Idle timeout of a request in ms: no bytes for this long fails the attempt (default 30000). */
@@ -103,6 +105,21 @@ function errorDetail(body: Uint8Array): string {
 }
 
 
+/**
+ * A TLS context trusting `ca` as well as what Node trusts by default (its roots and
+ * NODE_EXTRA_CA_CERTS): a `ca` option alone would replace those. Built once per transport, not
+ * per connection.
+ */
+function trustingAlso(ca: string | Buffer): tls.SecureContext {
+  const all: Array<string | Buffer> = [...tls.rootCertificates];
+  const extra = process.env['NODE_EXTRA_CA_CERTS'];
+  if (extra) {
+    try { all.push(readFileSync(extra)); } catch { /* Node warned about it at start-up */ }
+  }
+  all.push(ca);
+  return tls.createSecureContext({ ca: all });
+}
+
 /** Sends requests to one registry host with auth, redirects and retries. */
 export class RegistryTransport {
   /** `host[:port]` of the registry. */
@@ -140,7 +157,7 @@ export class RegistryTransport {
     const maxSockets = options.maxSockets ?? 32;
     const common = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' as const };
     this.#httpAgent = new http.Agent(common);
-    this.#httpsAgent = new https.Agent({ ...common, rejectUnauthorized: options.insecure !== true, ...(options.ca !== undefined ? { ca: options.ca } : {}) });
+    this.#httpsAgent = new https.Agent({ ...common, rejectUnauthorized: options.insecure !== true, ...(options.ca !== undefined ? { secureContext: trustingAlso(options.ca) } : {}) });
   }
 
   /** One HTTP exchange up to the response head. */

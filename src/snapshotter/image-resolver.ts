@@ -6,6 +6,7 @@
  * config file for the image's host.
  * @module
  */
+import { hostCaFiles, readCaFiles } from '../registry/host-certs.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nullLogger, type Logger } from '../util/logger.js';
@@ -40,6 +41,8 @@ export interface RegistryLocation {
   /** base64 `user:pass`, when credentials are known. */
   auth: string | undefined;
   skipVerify: boolean;
+  /** CA files for the host (certs.d), for `ca_cert_files`. */
+  caFiles: readonly string[];
 }
 
 /** Manifests kept per image reference. */
@@ -69,9 +72,10 @@ export class ImageResolver {
     const key = `${ref.apiHost}|${credentials ? encodeBasicAuth(credentials) : ''}`;
     let client = this.#clients.get(key);
     if (!client) {
+      const caFiles = this.#caFiles(ref);
       client = new RegistryClient(ref.apiHost, {
         ...(this.#o.plainHttp ? { plainHttp: true } : {}), ...(this.#o.insecure ? { insecure: true } : {}),
-        ...(credentials ? { credentials } : {}), logger: this.#log,
+        ...(credentials ? { credentials } : {}), ...(caFiles.length > 0 ? { ca: readCaFiles(caFiles) } : {}), logger: this.#log,
       });
       this.#clients.set(key, client);
     }
@@ -129,8 +133,13 @@ export class ImageResolver {
     const credentials = await this.#credentials(ref, auth);
     return {
       scheme: this.#o.plainHttp ? 'http' : 'https', host: ref.apiHost, repo: ref.repo,
-      auth: credentials ? encodeBasicAuth(credentials) : undefined, skipVerify: this.#o.insecure,
+      auth: credentials ? encodeBasicAuth(credentials) : undefined, skipVerify: this.#o.insecure, caFiles: this.#caFiles(ref),
     };
+  }
+
+  /** The registry's CA files under certs.d (none over plain HTTP). */
+  #caFiles(ref: ImageReference): string[] {
+    return this.#o.plainHttp ? [] : [...new Set([...hostCaFiles(ref.host), ...hostCaFiles(ref.apiHost)])];
   }
 
   /** Close every registry connection. */

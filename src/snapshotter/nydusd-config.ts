@@ -68,6 +68,7 @@ export function nydusdConfigFor(template: NydusdTemplate, location: RegistryLoca
         ...backendConfig, scheme: location.scheme, host: location.host, repo: location.repo,
         ...(location.auth !== undefined ? { auth: location.auth } : {}),
         ...(location.skipVerify ? { skip_verify: true } : {}),
+        ...(location.caFiles.length > 0 ? { ca_cert_files: location.caFiles } : {}),
       },
     }
     : backend;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_NYDUSD_TEMPLATE, nydusdConfigFor, parseNydusdTemplate } from '../../src/snapshotter/nydusd-config.js';
 import { parseDaemonConfig } from '../../src/daemon/config.js';
 
-const location = { scheme: 'http' as const, host: '127.0.0.1:5000', repo: 'nydus/app', auth: undefined, skipVerify: false };
+const location = { scheme: 'http' as const, host: '127.0.0.1:5000', repo: 'nydus/app', auth: undefined, skipVerify: false, caFiles: [] };
 
 test('the default template fills in the registry and the cache, and nydusd accepts it', () => {
   const c = parseDaemonConfig(nydusdConfigFor(DEFAULT_NYDUSD_TEMPLATE, location, '/var/cache/nydus'));
@@ -31,4 +31,10 @@ test('a template that asks for prefetch_all keeps it whatever the table says', (
   const c = parseDaemonConfig(nydusdConfigFor(t, location, '/c', false));
   assert.equal(c.prefetch.enable, true);
   assert.equal(c.prefetch.prefetchAll, true);
+});
+
+test('the registry\'s CA files from certs.d become ca_cert_files', () => {
+  const c = JSON.parse(nydusdConfigFor(DEFAULT_NYDUSD_TEMPLATE, { ...location, scheme: 'https', caFiles: ['/etc/docker/certs.d/r:5000/ca.crt'] }, '/c')) as { device: { backend: { config: Record<string, unknown> } } };
+  assert.deepEqual(c.device.backend.config['ca_cert_files'], ['/etc/docker/certs.d/r:5000/ca.crt']);
+  assert.equal(c.device.backend.config['scheme'], 'https');
 });
