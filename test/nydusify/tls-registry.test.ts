@@ -52,4 +52,16 @@ describe('nydusify with a TLS registry and its CA in certs.d', () => {
     assert.notEqual(conv.code, 0);
     assert.match(conv.stderr.toString(), new RegExp(`${reg.host.replace(/\./g, '\\.')}.*(certificate|self.signed|verify)`, 'i'));
   });
+
+  test('without the CA, --source-insecure and --target-insecure skip the verification on their side only', async () => {
+    const env = { ...process.env, NYDUS_CERTS_D: path.join(work, 'no-certs') };
+    const args = ['convert', '--source', `${reg.host}/src/app:1`, '--target', `${reg.host}/nydus/insecure:1`, '--work-dir', path.join(work, 'conv3')];
+    const srcOnly = await runCli('nydusify', [...args, '--source-insecure'], { env, timeoutMs: 180_000 });
+    assert.notEqual(srcOnly.code, 0, 'the target side still verifies');
+    assert.match(srcOnly.stderr.toString(), /certificate|self.signed|verify/i);
+    const both = await runCli('nydusify', [...args, '--source-insecure', '--target-insecure'], { env, timeoutMs: 180_000 });
+    assert.equal(both.code, 0, both.stderr.toString());
+    const check = await runCli('nydusify', ['check', '--target-insecure', '--source-insecure', '--source', `${reg.host}/src/app:1`, '--target', `${reg.host}/nydus/insecure:1`, '--work-dir', path.join(work, 'check3')], { env, timeoutMs: 180_000 });
+    assert.equal(check.code, 0, `${check.stdout.toString()}\n${check.stderr.toString()}`);
+  });
 });
