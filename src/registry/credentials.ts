@@ -1,10 +1,13 @@
 /**
  * Registry credentials from a Docker config file (`~/.docker/config.json`,
- * `$DOCKER_CONFIG/config.json`): `auths[host].auth` (base64 `user:pass`) or
- * `auths[host].username` / `password`. The caller supplies the path; nothing here reads the
- * environment.
+ * `$DOCKER_CONFIG/config.json`), looked up as the Docker CLI does: a credential helper named for
+ * the host in `credHelpers`, else the `credsStore` helper, else `auths[host].auth` (base64
+ * `user:pass`) or `auths[host].username` / `password`. A helper is the program
+ * `docker-credential-<name>` on PATH, asked with `get` and the server on stdin. The caller
+ * supplies the config path; nothing here reads the environment but PATH.
  * @module
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryError } from './registry-error.js';
@@ -62,6 +65,66 @@ export function credentialsFromDockerConfig(config: unknown, host: string): Cred
   return undefined;
 }
 
+/** The credential helper the config names for `host` (`credHelpers`, else `credsStore`), if any. */
+export function credentialHelperFor(config: unknown, host: string): string | undefined {
+  if (config === null || typeof config !== 'object') return undefined;
+  const c = config as { credHelpers?: unknown; credsStore?: unknown };
+  if (c.credHelpers !== null && typeof c.credHelpers === 'object') {
+    const table = c.credHelpers as Record<string, unknown>;
+    for (const k of hostKeys(host)) {
+      const v = table[k];
+      if (typeof v === 'string' && v !== '') return v;
+    }
+  }
+  return typeof c.credsStore === 'string' && c.credsStore !== '' ? c.credsStore : undefined;
+}
+
+/** The server name a helper is asked for: Docker Hub's legacy URL, else the host. */
+function helperServer(host: string): string {
+  return host === 'docker.io' || host === 'registry-1.docker.io' || host === 'index.docker.io' ? 'https://index.docker.io/v1/' : host;
+}
+
+/**
+ * Ask `docker-credential-<helper> get` for the credentials of `host`; undefined when it has
+ * none. An identity token (user `<token>`) is refused: it needs an OAuth2 exchange this client
+ * does not do.
+ */
+export function credentialsFromHelper(helper: string, host: string, timeoutMs = 10_000): Promise<Credentials | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) {
+    return Promise.reject(new RegistryError('ERR_CREDENTIAL_HELPER', `Cannot get credentials for ${host}: credential helper name ${JSON.stringify(helper)} is not a plain name`));
+  }
+  const program = `docker-credential-${helper}`;
+  return new Promise((resolve, reject) => {
+    const child = execFile(program, ['get'], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const out = String(stdout).trim();
+      if (err) {
+        const text = `${out} ${String(stderr)}`.trim();
+        if (/credentials not found/i.test(text)) { resolve(undefined); return; }
+        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is not on PATH' : text !== '' ? text.split('\n')[0] : err.message;
+        reject(new RegistryError('ERR_CREDENTIAL_HELPER', `Cannot get credentials for ${host} from ${program}: ${why}`, { cause: err }));
+        return;
+      }
+      let json: { Username?: unknown; Secret?: unknown };
+      try {
+        json = JSON.parse(out) as { Username?: unknown; Secret?: unknown };
+      } catch (e) {
+        reject(new RegistryError('ERR_CREDENTIAL_HELPER', `Cannot get credentials for ${host} from ${program}: its answer is not JSON`, { cause: e }));
+        return;
+      }
+      if (typeof json.Username !== 'string' || typeof json.Secret !== 'string') {
+        reject(new RegistryError('ERR_CREDENTIAL_HELPER', `Cannot get credentials for ${host} from ${program}: the answer has no Username and Secret`));
+        return;
+      }
+      if (json.Username === '<token>') {
+        reject(new RegistryError('ERR_CREDENTIAL_HELPER', `Cannot get credentials for ${host} from ${program}: it holds an identity token, which is not supported; log in with a user name and password`));
+        return;
+      }
+      resolve({ username: json.Username, password: json.Secret });
+    });
+    child.stdin?.end(helperServer(host));
+  });
+}
+
 /** Read the Docker config at `dockerConfigPath` and return the credentials of `host`; a missing file means none. */
 export async function loadCredentials(host: string, options: { dockerConfigPath: string }): Promise<Credentials | undefined> {
   let text: string;
@@ -76,6 +139,11 @@ export async function loadCredentials(host: string, options: { dockerConfigPath:
     json = JSON.parse(text);
   } catch (e) {
     throw new RegistryError('ERR_BAD_DOCKER_CONFIG', `Cannot read credentials for ${host}: ${options.dockerConfigPath} is not valid JSON`, { cause: e });
+  }
+  const helper = credentialHelperFor(json, host);
+  if (helper !== undefined) {
+    const fromHelper = await credentialsFromHelper(helper, host);
+    if (fromHelper) return fromHelper;
   }
   return credentialsFromDockerConfig(json, host);
 }

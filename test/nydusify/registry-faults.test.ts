@@ -202,7 +202,7 @@ describe('registry faults: registry outage, proxy death, wrong credentials', () 
     }
   });
 
-  test('nydusify convert with wrong credentials fails with one line naming the registry; right ones succeed', async () => {
+  test('nydusify convert with wrong credentials fails with one line naming the registry; right ones succeed, also from a credential helper', async () => {
     const dir = path.join(work, 't3');
     fs.mkdirSync(dir, { recursive: true });
     let reg: StartedRegistry | undefined;
@@ -230,6 +230,16 @@ describe('registry faults: registry outage, proxy death, wrong credentials', () 
       assert.equal(good.code, 0, good.stderr);
       const inspect = await run('skopeo', ['inspect', '--tls-verify=false', '--creds', 'alice:s3cret', `docker://${reg.host}/nydus/app:1`]);
       assert.equal(inspect.code, 0, inspect.stderr);
+
+      // The same through a credential helper (credHelpers), as `docker login` with a helper leaves it.
+      const helperDir = path.join(dir, 'helper-bin');
+      fs.mkdirSync(helperDir, { recursive: true });
+      fs.writeFileSync(path.join(helperDir, 'docker-credential-testhelper'), `#!/bin/sh\nread -r server\n[ "$server" = "${reg.host}" ] && echo '{"Username":"alice","Secret":"s3cret"}' && exit 0\necho "credentials not found in native keychain"; exit 1\n`, { mode: 0o755 });
+      const helperCfg = path.join(dir, 'docker-helper');
+      fs.mkdirSync(helperCfg, { recursive: true });
+      fs.writeFileSync(path.join(helperCfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: {} }, credHelpers: { [reg.host]: 'testhelper' } }));
+      const viaHelper = await runCli('nydusify', ['convert', '--plain-http', '--source', `${reg.host}/src/app:1`, '--target', `${reg.host}/nydus/app:2`, '--work-dir', path.join(dir, 'conv')], { env: { ...process.env, DOCKER_CONFIG: helperCfg, PATH: `${helperDir}:${process.env['PATH'] ?? ''}` }, timeoutMs: 120_000 });
+      assert.equal(viaHelper.code, 0, viaHelper.stderr);
     } finally {
       await reg?.stop();
     }

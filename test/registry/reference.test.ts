@@ -65,6 +65,42 @@ test('credentialsFromDockerConfig() reads auth and username/password entries', (
   assert.equal(defaultDockerConfigPath({}, '/root'), '/root/.docker/config.json');
 });
 
+test('loadCredentials() asks the credHelpers / credsStore helper on PATH, as the Docker CLI does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nydus-credhelper-'));
+  const oldPath = process.env['PATH'];
+  try {
+    // A helper answering for two servers; everything else is "not found".
+    const helper = join(dir, 'docker-credential-fake');
+    writeFileSync(helper, [
+      '#!/bin/sh',
+      '[ "$1" = get ] || exit 2',
+      'read -r server',
+      'case "$server" in',
+      '  reg.example:5000) echo \'{"ServerURL":"reg.example:5000","Username":"helper-user","Secret":"helper:pass"}\' ;;',
+      '  https://index.docker.io/v1/) echo \'{"Username":"hub-user","Secret":"hub-pass"}\' ;;',
+      '  tok.example) echo \'{"Username":"<token>","Secret":"abc"}\' ;;',
+      '  *) echo "credentials not found in native keychain"; exit 1 ;;',
+      'esac',
+    ].join('\n') + '\n', { mode: 0o755 });
+    process.env['PATH'] = `${dir}:${oldPath ?? ''}`;
+    const p = join(dir, 'config.json');
+    writeFileSync(p, JSON.stringify({
+      credHelpers: { 'reg.example:5000': 'fake', 'gone.example': 'missing' },
+      credsStore: 'fake',
+      auths: { 'plain.example': { auth: Buffer.from('file:pw').toString('base64') } },
+    }));
+    assert.deepEqual(await loadCredentials('reg.example:5000', { dockerConfigPath: p }), { username: 'helper-user', password: 'helper:pass' });
+    assert.deepEqual(await loadCredentials('docker.io', { dockerConfigPath: p }), { username: 'hub-user', password: 'hub-pass' }, 'credsStore, asked with Docker Hub\'s server URL');
+    assert.deepEqual(await loadCredentials('plain.example', { dockerConfigPath: p }), { username: 'file', password: 'pw' }, 'the store has none: auths');
+    assert.equal(await loadCredentials('nobody.example', { dockerConfigPath: p }), undefined);
+    await assert.rejects(loadCredentials('tok.example', { dockerConfigPath: p }), (e: unknown) => e instanceof RegistryError && e.code === 'ERR_CREDENTIAL_HELPER' && /identity token/.test(e.message));
+    await assert.rejects(loadCredentials('gone.example', { dockerConfigPath: p }), (e: unknown) => e instanceof RegistryError && /docker-credential-missing: it is not on PATH/.test(e.message));
+  } finally {
+    process.env['PATH'] = oldPath;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('loadCredentials() reads a file, treats a missing one as none, rejects bad JSON', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nydus-cred-'));
   try {
