@@ -1,7 +1,7 @@
 /**
  * The file system rule of `nydusify check`: walk two trees without following symlinks and compare
- * the path set, type, mode, uid, gid, size, rdev, symlink target, xattrs and the sha256 of file
- * content. mtime is not compared and the root is skipped, as nydusify does.
+ * the path set, type, mode, uid, gid, size, rdev, symlink target, xattrs, the sha256 of file
+ * content, and which paths are hard links of each other. mtime is not compared and the root is skipped, as nydusify does.
  * @module
  */
 import * as fs from 'node:fs';
@@ -19,6 +19,8 @@ interface NodeInfo {
   link: string;
   xattrs: string;
   abs: string;
+  /** The first path (in walk order) of the inode this path is a hard link of; itself when it has none. */
+  linkRep: string;
 }
 
 function typeOf(st: fs.Stats): string {
@@ -39,6 +41,7 @@ function xattrsOf(p: string, isLink: boolean): string {
 
 function walk(root: string): Map<string, NodeInfo> {
   const out = new Map<string, NodeInfo>();
+  const firstPathOfInode = new Map<number, string>();
   const visit = (rel: string): void => {
     const abs = rel === '' ? root : join(root, rel);
     for (const name of fs.readdirSync(abs).sort()) {
@@ -46,7 +49,13 @@ function walk(root: string): Map<string, NodeInfo> {
       const p = join(abs, name);
       const st = fs.lstatSync(p);
       const type = typeOf(st);
+      let linkRep = r;
+      if (type !== 'dir' && st.nlink > 1) {
+        linkRep = firstPathOfInode.get(st.ino) ?? r;
+        if (linkRep === r) firstPathOfInode.set(st.ino, r);
+      }
       out.set(r, {
+        linkRep,
         type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: type === 'file' || type === 'symlink' ? st.size : 0,
         rdev: type === 'chardev' || type === 'blockdev' ? st.rdev : 0,
         link: type === 'symlink' ? fs.readlinkSync(p) : '', xattrs: xattrsOf(p, type === 'symlink'), abs: p,
@@ -93,6 +102,8 @@ export async function compareTrees(expected: string, actual: string): Promise<Tr
     if (x.rdev !== y.rdev) diffs.push(`${name}: rdev ${x.rdev} in source, ${y.rdev} in target`);
     if (x.link !== y.link) diffs.push(`${name}: symlink target ${JSON.stringify(x.link)} in source, ${JSON.stringify(y.link)} in target`);
     if (x.xattrs !== y.xattrs) diffs.push(`${name}: xattrs {${x.xattrs}} in source, {${y.xattrs}} in target`);
+    // Both trees are walked in the same order, so equal link groups have equal first paths.
+    if (x.linkRep !== y.linkRep) diffs.push(`${name}: ${x.linkRep === p ? 'no hard link to an earlier path' : `a hard link of /${x.linkRep}`} in source, ${y.linkRep === p ? 'no hard link to an earlier path' : `a hard link of /${y.linkRep}`} in target`);
     if (x.type === 'file' && x.size === y.size) {
       const [hx, hy] = await Promise.all([sha256File(x.abs), sha256File(y.abs)]);
       if (hx !== hy) diffs.push(`${name}: content sha256 ${hx} in source, ${hy} in target`);
