@@ -6,7 +6,7 @@
  * be committed, keys are unique, only active snapshots commit, snapshots with children stay.
  * @module
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SnapshotError } from './snapshot-error.js';
@@ -58,10 +58,14 @@ export class MetadataStore {
     this.#meta = root.openDB<number, string>({ name: 'meta', encoding: 'msgpack' });
   }
 
-  /** Open (or create) the database file `path`. */
+  /** Open (or create) the database file `path`, readable by its owner only (it holds pull secrets). */
   static open(path: string): MetadataStore {
     mkdirSync(dirname(path), { recursive: true });
-    return new MetadataStore(open({ path, maxDbs: 8, compression: false }));
+    const store = new MetadataStore(open({ path, maxDbs: 8, compression: false }));
+    for (const f of [path, `${path}-lock`]) {
+      try { chmodSync(f, 0o600); } catch { /* not created by this lmdb version */ }
+    }
+    return store;
   }
 
   /** The record of `key`, if any. */

@@ -24,7 +24,7 @@ import { compileFilters } from './snapshot-filter.js';
 import { LABEL_SNAPSHOT_REF, type NydusLayer, type SnapshotInfo, type SnapshotKind, type SnapshotRecord, type SnapshotUsage } from './snapshot-types.js';
 import { lowerLayers, mountsFor, overlayHasIndex, type LayerPaths, type Mount } from './snapshot-mounts.js';
 import { diskUsage } from './disk-usage.js';
-import { layerHintOf, type LayerHint } from './layer-labels.js';
+import { LABEL_PULL_SECRET, layerHintOf, type LayerHint } from './layer-labels.js';
 import type { ImageResolver } from './image-resolver.js';
 import type { DaemonManager, MountSpec } from './daemon-manager.js';
 import { nydusdConfigFor, type NydusdTemplate } from './nydusd-config.js';
@@ -208,7 +208,9 @@ export class NydusSnapshotter {
       const ns = namespaceOf(key);
       let name = `${ns === '' ? '' : `${ns}/`}remote/${target}`;
       if (this.#store.get(name)) name = `${name}/${Date.now()}`;
-      const r = await this.#createSnapshot('committed', name, parent, { ...labels, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
+      // The pull secret stays in the layer record (for nydusd), out of the labels Stat and List show.
+      const { [LABEL_PULL_SECRET]: _secret, ...shown } = labels;
+      const r = await this.#createSnapshot('committed', name, parent, { ...shown, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
         if (type === 'bootstrap') {
           // nydusd (when not running yet) starts while the bootstrap downloads.
           this.#o.daemons.prestart();

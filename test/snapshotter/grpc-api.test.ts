@@ -16,6 +16,10 @@ import { serveSnapshotter, type SnapshotterServer } from '../../src/snapshotter/
 import { DEFAULT_NYDUSD_TEMPLATE } from '../../src/snapshotter/nydusd-config.js';
 import { REPO_ROOT, cleanupTempDir, isMounted, runOk, tempDir, umount } from '../helpers/mounts.js';
 import { connectSnapshots, statusOf, type MountMessage, type SnapshotsClient } from './snapshots-client.js';
+import { startRegistry } from '../helpers/registry.js';
+import { buildOciImage, pushImage } from '../helpers/oci-image.js';
+import { runCli } from '../helpers/mounts.js';
+import { RegistryClient } from '../../src/registry/registry-client.js';
 
 const REF = 'containerd.io/snapshot.ref';
 const chain = (c: string): string => `sha256:${c.repeat(64)}`;
@@ -187,5 +191,88 @@ describe('snapshots API over gRPC', () => {
     await client.remove('default/4/L2');
     await client.remove('default/2/L1');
     assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')), []);
+  });
+});
+
+describe('pull credentials from Prepare labels (htpasswd registry, no Docker config)', () => {
+  let work: string;
+  let reg: Awaited<ReturnType<typeof startRegistry>>;
+  let running: Running | undefined;
+  let client: SnapshotsClient | undefined;
+  let nydusRef: string;
+  let layers: Array<{ digest: string }>;
+  const mounted: string[] = [];
+
+  before(async () => {
+    work = await tempDir(undefined, 'snap-secret-');
+    reg = await startRegistry({ dir: path.join(work, 'registry'), auth: { user: 'bob', pass: 'pa55' } });
+    const l1 = path.join(work, 'l1');
+    fs.mkdirSync(path.join(l1, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(l1, 'etc/motd'), 'from a private registry\n');
+    const img = await buildOciImage({ dir: path.join(work, 'img'), layers: [l1], name: 'app' });
+    await pushImage(img.ref, `${reg.host}/src/app:1`, { tlsVerify: false, creds: 'bob:pa55' });
+    const cfg = path.join(work, 'docker');
+    fs.mkdirSync(cfg);
+    fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('bob:pa55').toString('base64') } } }));
+    nydusRef = `${reg.host}/nydus/app:1`;
+    const conv = await runCli('nydusify', ['convert', '--plain-http', '--source', `${reg.host}/src/app:1`, '--target', nydusRef, '--work-dir', path.join(work, 'conv')], { env: { ...process.env, DOCKER_CONFIG: cfg }, timeoutMs: 120_000 });
+    assert.equal(conv.code, 0, conv.stderr.toString());
+    const rc = new RegistryClient(reg.host, { plainHttp: true, credentials: { username: 'bob', password: 'pa55' } });
+    try {
+      layers = (JSON.parse(Buffer.from((await rc.getManifest('nydus/app', '1')).data).toString()) as { layers: Array<{ digest: string }> }).layers;
+    } finally {
+      await rc.close();
+    }
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    running = await startInProcess(root, path.join(work, 'snap.sock'));
+    client = connectSnapshots(path.join(work, 'snap.sock'));
+  });
+
+  after(async () => {
+    client?.close();
+    for (const m of mounted.reverse()) if (isMounted(m)) await umount(m);
+    await stopInProcess(running);
+    await reg?.stop();
+    await cleanupTempDir(work);
+  });
+
+  test('the pullusername / pullsecret labels fetch the bootstrap and mount the image; the secret is not shown in labels', async () => {
+    const c = client as SnapshotsClient;
+    assert.equal(layers.length, 2);
+    const labelsFor = (k: number, marker: string, secret: string): Record<string, string> => ({
+      [REF]: chain(String(k + 1)), [marker]: 'true',
+      'containerd.io/snapshot/remote/stargz.reference': nydusRef, 'containerd.io/snapshot/remote/stargz.digest': (layers[k] as { digest: string }).digest,
+      'containerd.io/snapshot/pullusername': 'bob', 'containerd.io/snapshot/pullsecret': secret,
+    });
+    assert.equal(await statusOf(c.prepare('default/1/extract-blob', '', labelsFor(0, 'containerd.io/snapshot/nydus-blob', 'pa55'))), 'ALREADY_EXISTS');
+    const blob = (await c.list([`labels."${REF}"==${chain('1')}`]))[0];
+    assert.ok(blob);
+    // A wrong secret: the bootstrap cannot be fetched, and the message names the registry.
+    const wrong = c.prepare('default/2/extract-boot', blob.name, labelsFor(1, 'containerd.io/snapshot/nydus-bootstrap', 'nope'));
+    await assert.rejects(wrong, (e: unknown) => String((e as Error).message).includes(reg.host));
+    assert.equal(await statusOf(c.prepare('default/3/extract-boot', blob.name, labelsFor(1, 'containerd.io/snapshot/nydus-bootstrap', 'pa55'))), 'ALREADY_EXISTS');
+    const boot = (await c.list([`labels."${REF}"==${chain('2')}`]))[0];
+    assert.ok(boot);
+    for (const i of [blob, boot]) {
+      assert.equal(i.labels['containerd.io/snapshot/pullsecret'], undefined, 'the secret is not a label');
+      assert.equal(i.labels['containerd.io/snapshot/pullusername'], 'bob');
+    }
+    assert.equal(fs.statSync(path.join(work, 'root', 'metadata.db')).mode & 0o777, 0o600);
+    // A container on top: nydusd reads the blob from the registry with the label's credentials.
+    const ms = await c.prepare('default/4/ctr', boot.name);
+    const m = ms[0];
+    assert.ok(m && m.type === 'overlay', JSON.stringify(ms));
+    const dir = path.join(work, 'rootfs');
+    fs.mkdirSync(dir);
+    await runOk('mount', ['-t', 'overlay', '-o', m.options.join(','), 'overlay', dir]);
+    mounted.push(dir);
+    assert.equal(fs.readFileSync(path.join(dir, 'etc/motd'), 'utf8'), 'from a private registry\n');
+    await umount(dir);
+    mounted.pop();
+    await c.remove('default/4/ctr');
+    await c.remove(boot.name);
+    await c.remove(blob.name);
+    assert.deepEqual(fs.readdirSync(path.join(work, 'root', 'snapshots')), []);
   });
 });
