@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NydusError, UsageError } from '../util/errors.js';
 import { isLogLevel, type LogLevel } from '../util/logger.js';
+import { readSnapshotterConfig, type SnapshotterConfigFile } from '../snapshotter/config-file.js';
 import { createStreamLogger } from '../daemon/stream-logger.js';
 import { defaultDockerConfigPath } from '../registry/credentials.js';
 import { defaultNydusdPath } from '../nydusify/nydusd-runner.js';
@@ -28,8 +29,11 @@ Options:
                               [default: /run/containerd-nydus/containerd-nydus-grpc.sock]
       --root <dir>            Snapshots, metadata.db, image mounts, blob cache, nydusd files
                               [default: /var/lib/containerd-nydus]
-      --config <file>         JSON file with any of: address, root, log_level, nydusd_config,
-                              nydusd_path, daemon_mode, plain_http, insecure (flags win)
+      --config <file>         nydus-snapshotter's config.toml (root, address, [daemon]
+                              nydusd_config / nydusd_path / fs_driver, [log] level, [remote]
+                              skip_ssl_verify; other settings are logged and left out), or a
+                              JSON object of: address, root, log_level, nydusd_config,
+                              nydusd_path, daemon_mode, fs_driver, plain_http, insecure (flags win)
       --nydusd-config <file>  nydusd JSON config template; the registry backend's scheme, host,
                               repo and auth are filled in per image, the cache dir is <root>/cache
       --nydusd-path <path>    nydusd to run (alias --nydusd) [default: bin/nydusd of this checkout]
@@ -59,22 +63,10 @@ interface Settings {
   logLevel: LogLevel;
   plainHttp: boolean;
   insecure: boolean;
-}
-
-const CONFIG_KEYS = ['address', 'root', 'log_level', 'nydusd_config', 'nydusd_path', 'daemon_mode', 'plain_http', 'insecure'] as const;
-
-function readConfigFile(path: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UsageError('ERR_BAD_CONFIG', `Cannot read config ${path}: ${(e as Error).message}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${path}: it must be a JSON object`);
-  for (const k of Object.keys(v)) {
-    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${path}: unknown key "${k}" (known: ${CONFIG_KEYS.join(', ')})`);
-  }
-  return v as Record<string, unknown>;
+  /** fs_driver for the nydusd template, from the config file. */
+  fsDriver: 'fusedev' | 'erofs' | undefined;
+  /** What the config file mapped or left out, to log. */
+  configNotes: string[];
 }
 
 function settingsOf(argv: string[]): Settings | undefined {
@@ -92,31 +84,21 @@ function settingsOf(argv: string[]): Settings | undefined {
   }
   if (values.help) { process.stdout.write(`${HELP}\n`); return undefined; }
   if (values.version) { process.stdout.write('nydus-snapshotter 0.1.0 (nydus-ts)\n'); return undefined; }
-  const file = values.config !== undefined ? readConfigFile(values.config) : {};
-  const fromFile = (k: (typeof CONFIG_KEYS)[number]): string | undefined => {
-    const v = file[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string') throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${values.config}: ${k} must be a string`);
-    return v;
-  };
-  const flagOf = (k: 'plain_http' | 'insecure', flag: boolean | undefined): boolean => {
-    if (flag) return true;
-    const v = file[k];
-    if (v !== undefined && typeof v !== 'boolean') throw new UsageError('ERR_BAD_CONFIG', `Cannot use config ${values.config}: ${k} must be true or false`);
-    return v === true;
-  };
-  const level = (values['log-level'] ?? fromFile('log_level') ?? 'info').toLowerCase();
+  const file: SnapshotterConfigFile = values.config !== undefined ? readSnapshotterConfig(values.config) : { notes: [] };
+  const level = (values['log-level'] ?? file.logLevel ?? 'info').toLowerCase();
   if (!isLogLevel(level)) throw new UsageError('ERR_USAGE', `--log-level "${level}" is not one of trace, debug, info, warn, error`);
-  const daemonMode = values['daemon-mode'] ?? fromFile('daemon_mode') ?? 'shared';
+  // config.toml's daemon_mode ("dedicated" in nydus-snapshotter's sample) is only noted (see config-file.ts).
+  const daemonMode = values['daemon-mode'] ?? file.daemonMode ?? 'shared';
   if (daemonMode !== 'shared') throw new UsageError('ERR_USAGE', `--daemon-mode "${daemonMode}" is not supported: every image is mounted by one shared nydusd ("shared")`);
-  const nydusdConfig = values['nydusd-config'] ?? fromFile('nydusd_config');
+  const nydusdConfig = values['nydusd-config'] ?? file.nydusdConfig;
   return {
-    address: resolve(values.address ?? fromFile('address') ?? '/run/containerd-nydus/containerd-nydus-grpc.sock'),
-    root: resolve(values.root ?? fromFile('root') ?? '/var/lib/containerd-nydus'),
+    address: resolve(values.address ?? file.address ?? '/run/containerd-nydus/containerd-nydus-grpc.sock'),
+    root: resolve(values.root ?? file.root ?? '/var/lib/containerd-nydus'),
     nydusdConfig: nydusdConfig !== undefined ? resolve(nydusdConfig) : undefined,
-    nydusdPath: values['nydusd-path'] ?? values.nydusd ?? fromFile('nydusd_path') ?? defaultNydusdPath(),
+    nydusdPath: values['nydusd-path'] ?? values.nydusd ?? file.nydusdPath ?? defaultNydusdPath(),
     daemonMode, logLevel: level,
-    plainHttp: flagOf('plain_http', values['plain-http']), insecure: flagOf('insecure', values.insecure),
+    plainHttp: values['plain-http'] === true || file.plainHttp === true, insecure: values.insecure === true || file.insecure === true,
+    fsDriver: file.fsDriver, configNotes: file.notes,
   };
 }
 
@@ -129,14 +111,16 @@ function ociArch(): string {
 async function main(argv: string[]): Promise<number> {
   const s = settingsOf(argv);
   if (!s) return 0;
-  const template = s.nydusdConfig !== undefined
+  const base = s.nydusdConfig !== undefined
     ? parseNydusdTemplate((() => {
       try { return readFileSync(s.nydusdConfig, 'utf8'); } catch (e) { throw new UsageError('ERR_BAD_CONFIG', `Cannot read --nydusd-config ${s.nydusdConfig}: ${(e as Error).message}`); }
     })(), s.nydusdConfig)
     : DEFAULT_NYDUSD_TEMPLATE;
+  const template = s.fsDriver !== undefined ? { ...base, fs_driver: s.fsDriver } : base;
   mkdirSync(s.root, { recursive: true, mode: 0o700 });
   const root = realpathSync(s.root);
   const logger = createStreamLogger(s.logLevel);
+  for (const n of s.configNotes) logger.info(`config: ${n}`);
   const resolver = new ImageResolver({
     plainHttp: s.plainHttp, insecure: s.insecure, dockerConfigPath: defaultDockerConfigPath(process.env, homedir()),
     platform: { os: 'linux', architecture: ociArch() }, logger: logger.child({ component: 'registry' }),
