@@ -30,6 +30,7 @@ const FILES: Record<string, number> = {
   'app/d.bin': 900_000,
   'app/e.bin': 4_200_000,
   'app/big.bin': 8_400_000,
+  'app/f.bin': 1_200_000,
 };
 
 interface BackendMetricsJson { read_amount_total: number; read_count: number; read_errors: number; backend_type: string }
@@ -155,7 +156,7 @@ describe('registry faults: registry outage, proxy death, wrong credentials', () 
     }
   });
 
-  test('nginx caching proxy (slice) in front of the registry: reads go through it; SIGKILL mid-run falls back with no failed read', async () => {
+  test('nginx caching proxy (slice) in front of the registry: reads go through it; SIGKILL mid-run falls back with no failed read; reads return to it when it is back', async () => {
     const dir = path.join(work, 't2');
     fs.mkdirSync(dir, { recursive: true });
     let reg: StartedRegistry | undefined;
@@ -192,6 +193,16 @@ describe('registry faults: registry outage, proxy death, wrong credentials', () 
       // A while later (health checks every second see the proxy down) reads still work.
       await new Promise((r) => setTimeout(r, 1500));
       await catOk(mnt, 'app/a.bin');
+      // nginx comes back on the same port: once a health check passes, reads go through it again.
+      const port = ngx.port;
+      await ngx.stop();
+      ngx = await startNginxProxy({ dir: path.join(dir, 'nginx-again'), upstream: reg.url, slice: true, port });
+      const back = Date.now() + 15_000;
+      while (!/the proxy is healthy again/.test(d.log()) && Date.now() < back) await new Promise((r) => setTimeout(r, 100));
+      assert.match(d.log(), /the proxy is healthy again/);
+      await catOk(mnt, 'app/f.bin');
+      const again = ngx.accessLog().split('\n').filter((l) => /GET \/v2\/nydus\/app\/blobs\/sha256:[0-9a-f]{64}/.test(l));
+      assert.ok(again.length >= 1, `reads did not return to the proxy:\n${ngx.accessLog()}`);
       const b = (await d.api('GET', '/api/v1/metrics/backend')).body as BackendMetricsJson;
       assert.equal(b.read_errors, 0, JSON.stringify(b));
       assert.ok(b.read_count > 0);
