@@ -467,3 +467,35 @@ async function makeSocket(p: string): Promise<void> {
   const st = await fsp.lstat(p);
   if (!st.isSocket()) throw new Error(`Cannot create socket: ${p} is not a socket after close`);
 }
+
+/**
+ * Three layer directories under `dir` for image tests: `l1` the messy tree (without its socket,
+ * which a tar layer cannot carry), `l2` a whiteout, an opaque directory and new files, `l3` a
+ * whiteout of a file `l2` added and one more file. Returns them bottom first.
+ */
+export async function makeMessyLayers(dir: string): Promise<[string, string, string]> {
+  const l1 = path.join(dir, 'l1');
+  await makeMessyTree(l1, { chunkSize: 0x100000 });
+  const sockets: string[] = [];
+  const findSockets = async (d: string): Promise<void> => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isSocket()) sockets.push(p);
+      else if (e.isDirectory()) await findSockets(p);
+    }
+  };
+  await findSockets(l1);
+  for (const s of sockets) await fsp.rm(s);
+  const l2 = path.join(dir, 'l2');
+  await fsp.mkdir(path.join(l2, 'files'), { recursive: true });
+  await fsp.writeFile(path.join(l2, 'files', '.wh.empty'), '');
+  await fsp.mkdir(path.join(l2, 'deep'), { recursive: true });
+  await fsp.writeFile(path.join(l2, 'deep', '.wh..wh..opq'), '');
+  await fsp.writeFile(path.join(l2, 'deep', 'fresh.txt'), 'fresh\n');
+  await fsp.writeFile(path.join(l2, 'new-in-l2.txt'), 'layer two\n');
+  const l3 = path.join(dir, 'l3');
+  await fsp.mkdir(l3, { recursive: true });
+  await fsp.writeFile(path.join(l3, '.wh.new-in-l2.txt'), '');
+  await fsp.writeFile(path.join(l3, 'top.txt'), 'top\n');
+  return [l1, l2, l3];
+}

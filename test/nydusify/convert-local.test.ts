@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { makeMessyTree } from '../helpers/make-tree.js';
+import { makeMessyLayers } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { runCli, tempDir, cleanupTempDir } from '../helpers/mounts.js';
 import { nydusdConfig, startNydusd } from '../helpers/nydusd.js';
@@ -28,22 +28,7 @@ describe('nydusify convert (OCI layout to OCI layout)', () => {
 
   before(async () => {
     work = await tempDir(undefined, 'nydusify-local-');
-    const l1 = path.join(work, 'l1');
-    await makeMessyTree(l1, { chunkSize: 0x100000 });
-    // Sockets cannot travel in a tar layer.
-    for (const s of execFileSync('find', [l1, '-type', 's'], { encoding: 'utf8' }).split('\n').filter(Boolean)) fs.rmSync(s);
-    const l2 = path.join(work, 'l2');
-    fs.mkdirSync(path.join(l2, 'files'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'files', '.wh.empty'), '');
-    fs.mkdirSync(path.join(l2, 'deep'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'deep', '.wh..wh..opq'), '');
-    fs.writeFileSync(path.join(l2, 'deep', 'fresh.txt'), 'fresh\n');
-    fs.writeFileSync(path.join(l2, 'new-in-l2.txt'), 'layer two\n');
-    const l3 = path.join(work, 'l3');
-    fs.mkdirSync(l3, { recursive: true });
-    fs.writeFileSync(path.join(l3, '.wh.new-in-l2.txt'), '');
-    fs.writeFileSync(path.join(l3, 'top.txt'), 'top\n');
-    layers = [l1, l2, l3];
+    layers = await makeMessyLayers(work);
   });
   after(async () => { await cleanupTempDir(work); });
 

@@ -10,8 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { makeMessyTree } from '../helpers/make-tree.js';
+import { makeMessyLayers } from '../helpers/make-tree.js';
 import { cleanupTempDir, run, runCli, tempDir } from '../helpers/mounts.js';
 import { buildOciImage, buildTwoPlatformIndex, pushImage, skopeoInspect, toZstdLayers } from '../helpers/oci-image.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -34,21 +33,7 @@ describe('nydusify convert and check through a registry: gzip, Docker v2s2, zstd
   before(async () => {
     work = await tempDir(undefined, 'nydusify-matrix-');
     reg = await startRegistry({ dir: path.join(work, 'registry') });
-    const l1 = path.join(work, 'l1');
-    await makeMessyTree(l1, { chunkSize: 0x100000 });
-    // Sockets cannot travel in a tar layer.
-    for (const s of execFileSync('find', [l1, '-type', 's'], { encoding: 'utf8' }).split('\n').filter(Boolean)) fs.rmSync(s);
-    const l2 = path.join(work, 'l2');
-    fs.mkdirSync(path.join(l2, 'files'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'files', '.wh.empty'), '');
-    fs.mkdirSync(path.join(l2, 'deep'), { recursive: true });
-    fs.writeFileSync(path.join(l2, 'deep', '.wh..wh..opq'), '');
-    fs.writeFileSync(path.join(l2, 'deep', 'fresh.txt'), 'fresh\n');
-    fs.writeFileSync(path.join(l2, 'new-in-l2.txt'), 'layer two\n');
-    const l3 = path.join(work, 'l3');
-    fs.mkdirSync(l3, { recursive: true });
-    fs.writeFileSync(path.join(l3, '.wh.new-in-l2.txt'), '');
-    fs.writeFileSync(path.join(l3, 'top.txt'), 'top\n');
+    const [l1, l2, l3] = await makeMessyLayers(work);
     const img = await buildOciImage({ dir: path.join(work, 'img'), layers: [l1, l2, l3], name: 'messy', xattrs: true });
     await pushImage(img.ref, `${reg.host}/src/messy:1`, { tlsVerify: false });
     const v2s2 = await run('skopeo', ['copy', '-q', '--dest-tls-verify=false', '--format', 'v2s2', img.ref, `docker://${reg.host}/src/messy-v2s2:1`]);
