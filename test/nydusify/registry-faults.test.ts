@@ -19,6 +19,7 @@ import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
 import { startNginxProxy, type NginxProxy } from '../helpers/nginx.js';
 import { RegistryClient } from '../../src/registry/registry-client.js';
 import { prngBytes } from '../helpers/make-tree.js';
+import { startFakeRegistry } from '../registry/fake-registry.js';
 
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -210,6 +211,42 @@ describe('registry faults: registry outage, proxy death, wrong credentials', () 
       await d?.stop();
       await ngx?.stop();
       await reg?.stop();
+    }
+  });
+
+  test('bearer tokens that expire every few requests are renewed under nydusd\'s reads, with no failed read', async () => {
+    const dir = path.join(work, 't-token');
+    fs.mkdirSync(dir, { recursive: true });
+    const fake = await startFakeRegistry({ usesPerToken: 2, users: { carol: 'tok3n' } });
+    let d: NydusdHandle | undefined;
+    try {
+      // A Nydus image built from the same files; its blob served by the token-protected registry.
+      const src = path.join(dir, 'src');
+      fs.mkdirSync(path.join(src, 'app'), { recursive: true });
+      for (const f of Object.keys(FILES)) fs.copyFileSync(path.join(work, 'l1', f), path.join(src, f));
+      const boot = path.join(dir, 'image.boot');
+      const blobs = path.join(dir, 'blobs');
+      const r = await runCli('nydus-image', ['create', '-B', boot, '-D', blobs, src]);
+      assert.equal(r.code, 0, r.stderr.toString());
+      for (const b of fs.readdirSync(blobs)) fake.blobs.set(`sha256:${b}`, fs.readFileSync(path.join(blobs, b)));
+      const mnt = path.join(dir, 'mnt');
+      d = await startNydusd({
+        dir, bootstrap: boot, mountpoint: mnt,
+        config: nydusdConfig({
+          backend: { type: 'registry', scheme: 'http', host: fake.host, repo: 'lib/app', auth: Buffer.from('carol:tok3n').toString('base64'), retry_limit: 1 },
+          workDir: path.join(dir, 'cache'), amplifyIo: 0,
+        }),
+      });
+      for (const f of Object.keys(FILES)) await catOk(mnt, f);
+      const b = (await d.api('GET', '/api/v1/metrics/backend')).body as BackendMetricsJson;
+      assert.equal(b.read_errors, 0, JSON.stringify(b));
+      assert.ok(b.read_count >= 6, JSON.stringify(b));
+      // Two uses per token: the tokens were renewed again and again, each with carol's credentials.
+      assert.ok(fake.tokenRequests.length >= Math.floor(b.read_count / 2), `${fake.tokenRequests.length} token requests for ${b.read_count} reads`);
+      assert.ok(fake.tokenRequests.every((t) => t.scope === 'repository:lib/app:pull' && t.basic !== undefined));
+    } finally {
+      await d?.stop();
+      await fake.close();
     }
   });
 
