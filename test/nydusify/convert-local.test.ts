@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { makeMessyLayers } from '../helpers/make-tree.js';
+import { RafsImage } from '../../src/image/rafs-image.js';
+import { fileSource } from '../../src/image/byte-source.js';
+import { walkImage } from '../../src/image/walk.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { runCli, tempDir, cleanupTempDir } from '../helpers/mounts.js';
 import { nydusdConfig, startNydusd } from '../helpers/nydusd.js';
@@ -99,6 +102,33 @@ describe('nydusify convert (OCI layout to OCI layout)', () => {
     const top = JSON.parse(blob(target, (index.manifests[0] as { digest: string }).digest).toString()) as Layout['index'];
     assert.deepEqual(top.manifests.map((m) => m.platform?.architecture).sort(), ['amd64', 'arm64']);
     assert.ok(top.manifests.every((m) => m.artifactType === 'application/vnd.nydus.image.manifest.v1+json'));
+  });
+
+  test('--compressor, --chunk-size and --prefetch-patterns reach the image; bad values are refused naming the flag', async () => {
+    const img = await buildOciImage({ dir: path.join(work, 'flags'), layers: [layers[1] as string, layers[2] as string], name: 'img' });
+    const target = path.join(work, 'flags-nydus');
+    const r = await runCli('nydusify', ['convert', '--compressor', 'lz4_block', '--chunk-size', '0x40000', '--prefetch-patterns', '--source', img.ref, '--target', `oci:${target}:nydus`, '--work-dir', path.join(work, 'flags-work')], { input: '/top.txt\n/deep/fresh.txt\n' });
+    assert.equal(r.code, 0, r.stderr.toString());
+    const index = JSON.parse(fs.readFileSync(path.join(target, 'index.json'), 'utf8')) as Layout['index'];
+    const m = JSON.parse(blob(target, (index.manifests[0] as { digest: string }).digest).toString()) as { layers: Array<{ digest: string }> };
+    const bx = path.join(work, 'flags-boot');
+    fs.mkdirSync(bx, { recursive: true });
+    execFileSync('tar', ['-xzf', path.join(target, 'blobs/sha256', (m.layers[m.layers.length - 1] as { digest: string }).digest.slice(7)), '-C', bx]);
+    const image = new RafsImage(fileSource(path.join(bx, 'image/image.boot')));
+    try {
+      assert.equal(image.ext.chunkSize, 0x40000);
+      assert.ok(image.blobs.length > 0 && image.blobs.every((b) => b.compressor === 'lz4_block'), image.blobs.map((b) => b.compressor).join(','));
+      const pathOf = new Map<number, string>();
+      for (const e of walkImage(image)) pathOf.set(e.inode.nid, e.path);
+      assert.deepEqual(image.prefetchNids().map((n) => pathOf.get(n)), ['/top.txt', '/deep/fresh.txt']);
+    } finally {
+      image.close();
+    }
+    for (const [flag, value, re] of [['--compressor', 'gzip', /--compressor "gzip"/], ['--chunk-size', '0x3000', /--chunk-size 0x3000/], ['--fs-version', '5', /--fs-version must be 6/], ['--platform', 'linux', /--platform "linux"/]] as const) {
+      const bad = await runCli('nydusify', ['convert', flag, value, '--source', img.ref, '--target', `oci:${target}:bad`, '--work-dir', path.join(work, 'flags-work')]);
+      assert.notEqual(bad.code, 0, `${flag} ${value}`);
+      assert.match(bad.stderr.toString(), re);
+    }
   });
 
   test('a source layer whose digest does not match fails the conversion clearly and writes no target tag', async () => {
