@@ -17,6 +17,8 @@ import { buildOciImage, pushImage, skopeoInspect } from '../helpers/oci-image.js
 import { startRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/registry-client.js';
 import { prngBytes } from '../helpers/make-tree.js';
+import { RafsImage } from '../../src/image/rafs-image.js';
+import { fileSource } from '../../src/image/byte-source.js';
 
 describe('nydusify convert with a registry; nydusd registry backend', () => {
   let work: string;
@@ -89,6 +91,22 @@ describe('nydusify convert with a registry; nydusd registry backend', () => {
       const b = (await d.api('GET', '/api/v1/metrics/backend')).body as { read_amount_total: number; read_count: number; backend_type: string };
       assert.equal(b.backend_type, 'registry');
       assert.ok(b.read_amount_total <= 2 * readBytes, `fetched ${b.read_amount_total} bytes for ${readBytes} read`);
+      // Nothing else was fetched: exactly the stored (compressed) bytes of the chunks these files use.
+      const image = new RafsImage(fileSource(boot));
+      const chunks = new Map<string, number>();
+      try {
+        for (const f of startup) {
+          const ino = image.resolve(`/${f}`);
+          assert.ok(ino, f);
+          for (const c of image.chunkIndexes(ino)) {
+            const rec = image.chunkRecord(c);
+            chunks.set(`${c.blobIndex}:${rec.compressedOffset}`, rec.compressedSize);
+          }
+        }
+      } finally {
+        image.close();
+      }
+      assert.equal(b.read_amount_total, [...chunks.values()].reduce((x, y) => x + y, 0), 'bytes fetched = the chunks of the files read');
       const diffs = await compareTrees(rootfs, mnt, { ignoreRootAttrs: true });
       assert.deepEqual(diffs, [], diffs.slice(0, 20).join('\n'));
     } finally {
