@@ -194,6 +194,13 @@ export class Daemon {
     return b.backend;
   }
 
+  /** Give back a mount's opens of its blobs: a blob no mount uses any more has its cache files closed. */
+  async #releaseBlobs(cache: BlobCacheManager, blobs: readonly CachedBlob[]): Promise<void> {
+    for (const b of blobs) {
+      await cache.release(b).catch((e: unknown) => this.#logger.warn('cannot close the cache files of a blob', { blobId: b.info.blobId, error: (e as Error).message }));
+    }
+  }
+
   async #releaseBackend(backend: BlobBackend): Promise<void> {
     for (const [k, b] of this.#backends) {
       if (b.backend === backend && --b.users <= 0) {
@@ -211,13 +218,18 @@ export class Daemon {
       const image = loadImage(req.source);
       const backend = this.#backendFor(req.config);
       const stopPrefetch = new AbortController();
+      const cache = this.#cacheFor(req.config);
+      const opened: CachedBlob[] = [];
       try {
-        const cache = this.#cacheFor(req.config);
-        const blobs = image.blobs.map((b) => cache.open({
-          blobId: b.slot.blobId, compressor: b.compressor, digester: b.digester, chunkCount: b.entry.chunkCount,
-          uncompressedSize: b.entry.uncompressedSize, compressedSize: b.entry.compressedSize,
-          chunkAt: (index: number) => image.chunkRecordByIndex(b.index, index),
-        }, backend));
+        const blobs = image.blobs.map((b) => {
+          const blob = cache.open({
+            blobId: b.slot.blobId, compressor: b.compressor, digester: b.digester, chunkCount: b.entry.chunkCount,
+            uncompressedSize: b.entry.uncompressedSize, compressedSize: b.entry.compressedSize,
+            chunkAt: (index: number) => image.chunkRecordByIndex(b.index, index),
+          }, backend);
+          opened.push(blob);
+          return blob;
+        });
         // The prefetch starts now, while the file system is being mounted (spawning mount tools,
         // waiting for the kernel): its first requests are on the wire before the mount is done.
         // If the mount fails, the prefetch is stopped and releasing the backend ends its fetches.
@@ -247,7 +259,7 @@ export class Daemon {
           if (this.mounts.get(req.mountpoint) === m) {
             log.warn('mount went away (unmounted from outside)');
             this.mounts.delete(req.mountpoint);
-            void this.#releaseBackend(backend);
+            void this.#releaseBlobs(cache, blobs).then(() => this.#releaseBackend(backend));
           }
         });
         this.state = 'RUNNING';
@@ -255,6 +267,7 @@ export class Daemon {
         return m;
       } catch (e) {
         stopPrefetch.abort();
+        await this.#releaseBlobs(cache, opened);
         await this.#releaseBackend(backend);
         throw e;
       }
@@ -269,6 +282,7 @@ export class Daemon {
       this.mounts.delete(mountpoint);
       if (m.kernel) await this.#unmountKernelErofs(mountpoint, m.session, m.kernel);
       else await m.session.unmount();
+      await this.#releaseBlobs(m.cache, m.blobs);
       await this.#releaseBackend(m.backend);
       this.#logger.info('unmounted', { mountpoint });
     });

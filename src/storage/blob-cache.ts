@@ -85,8 +85,13 @@ export interface CachedBlob {
 /** The daemon-wide cache of all blobs. */
 export interface BlobCacheManager {
   readonly metrics: BlobCacheMetrics;
-  /** The cached blob for `info`, reading through `backend` (one object per blob id). */
+  /** The cached blob for `info`, reading through `backend` (one object per blob id, counted per open). */
   open(info: BlobInfo, backend: BlobBackend): CachedBlob;
+  /**
+   * Give back one open of `blob`: after the last one its files are flushed and closed (a later
+   * open finds its chunks again), so that deleting them frees their space.
+   */
+  release(blob: CachedBlob): Promise<void>;
   /** Flush chunk maps and close files. */
   close(): Promise<void>;
 }

@@ -327,6 +327,9 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
       assert.deepEqual(mountsUnder([sroot]), [], 'nothing is mounted under the snapshotter root');
       assert.deepEqual(fs.readdirSync(path.join(sroot, 'snapshots')), [], 'every snapshot directory is gone');
       assert.deepEqual(fs.readdirSync(path.join(sroot, 'cache')), [], 'the blob cache holds nothing of removed images');
+      // ... and the shared nydusd holds none of those files open (their space is freed).
+      const held = fs.readdirSync(`/proc/${nydusd}/fd`).map((f) => { try { return fs.readlinkSync(`/proc/${nydusd}/fd/${f}`); } catch { return ''; } });
+      assert.deepEqual(held.filter((l) => l.startsWith(path.join(sroot, 'cache'))), [], 'nydusd closed the cache files of removed images');
     } finally {
       if (!stopped) await killAndRemove(['r1']).catch(() => undefined);
     }

@@ -77,6 +77,27 @@ describe('blob cache', () => {
     assert.throws(() => m.open({ ...fx.info, blobId: '../x' }, spy), { code: 'ERR_BAD_BLOB_ID' });
   });
 
+  test('release() closes a blob after its last open; a new open finds its chunks again', async () => {
+    const { m, spy, blob } = setup();
+    const f = fx.files[0];
+    assert.ok(f);
+    await blob.readChunks(f.recs);
+    const again = m.open({ ...fx.info }, spy);
+    assert.equal(again, blob);
+    await m.release(blob);
+    assert.equal((await blob.readChunks(f.recs)).length, f.recs.length, 'still open: one open is left');
+    await m.release(again);
+    await assert.rejects(blob.readChunks(f.recs), { code: 'ERR_CLOSED' });
+    const reads = spy.reads.length;
+    const reopened = m.open({ ...fx.info }, spy);
+    assert.notEqual(reopened, blob);
+    assert.ok(f.recs.every((r) => reopened.isReady(r.index)));
+    assert.ok(Buffer.from(joinChunks(await reopened.readChunks(f.recs), f.data.length)).equals(Buffer.from(f.data)));
+    assert.equal(spy.reads.length, reads, 'served from the cache files');
+    await m.release(blob);
+    assert.ok(reopened.isReady(f.recs[0]!.index), 'releasing an object already closed does nothing');
+  });
+
   test('32 concurrent readers of a missing chunk cause one backend read', async () => {
     const { m, spy, blob } = setup({ amplifyIo: 0 });
     const r = rec(5);

@@ -49,6 +49,8 @@ class FileCacheManager implements BlobCacheManager {
   readonly metrics: BlobCacheMetrics = { hits: 0, misses: 0, prefetchBytes: 0, prefetchChunks: 0, errors: 0, inflight: 0 };
   readonly #ctx: CachedBlobContext;
   readonly #blobs = new Map<string, FileCachedBlob>();
+  /** Opens not yet released, per blob id. */
+  readonly #opens = new Map<string, number>();
   #dirMade = false;
   #closed = false;
 
@@ -76,6 +78,7 @@ class FileCacheManager implements BlobCacheManager {
     const had = this.#blobs.get(info.blobId);
     if (had) {
       had.adopt(info, backend);
+      this.#opens.set(info.blobId, (this.#opens.get(info.blobId) ?? 0) + 1);
       return had;
     }
     if (!this.#dirMade) {
@@ -88,7 +91,22 @@ class FileCacheManager implements BlobCacheManager {
     }
     const blob = new FileCachedBlob(info, backend, this.#ctx);
     this.#blobs.set(info.blobId, blob);
+    this.#opens.set(info.blobId, 1);
     return blob;
+  }
+
+  async release(blob: CachedBlob): Promise<void> {
+    const id = blob.info.blobId;
+    const mine = this.#blobs.get(id);
+    if (mine !== blob) return;
+    const left = (this.#opens.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.#opens.set(id, left);
+      return;
+    }
+    this.#opens.delete(id);
+    this.#blobs.delete(id);
+    await mine.close();
   }
 
   async close(): Promise<void> {
@@ -97,6 +115,7 @@ class FileCacheManager implements BlobCacheManager {
     this.#ctx.queue.close();
     await Promise.all([...this.#blobs.values()].map((b) => b.close()));
     this.#blobs.clear();
+    this.#opens.clear();
     await this.#ctx.decoder.close();
   }
 }
