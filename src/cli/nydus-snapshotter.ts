@@ -91,6 +91,8 @@ function settingsOf(argv: string[]): Settings | undefined {
   const daemonMode = values['daemon-mode'] ?? file.daemonMode ?? 'shared';
   if (daemonMode !== 'shared') throw new UsageError('ERR_USAGE', `--daemon-mode "${daemonMode}" is not supported: every image is mounted by one shared nydusd ("shared")`);
   const nydusdConfig = values['nydusd-config'] ?? file.nydusdConfig;
+  // The file's fs_driver belongs to the file's setup: a template given by flag is used as it is.
+  const fsDriver = values['nydusd-config'] === undefined ? file.fsDriver : undefined;
   return {
     address: resolve(values.address ?? file.address ?? '/run/containerd-nydus/containerd-nydus-grpc.sock'),
     root: resolve(values.root ?? file.root ?? '/var/lib/containerd-nydus'),
@@ -98,7 +100,7 @@ function settingsOf(argv: string[]): Settings | undefined {
     nydusdPath: values['nydusd-path'] ?? values.nydusd ?? file.nydusdPath ?? defaultNydusdPath(),
     daemonMode, logLevel: level,
     plainHttp: values['plain-http'] === true || file.plainHttp === true, insecure: values.insecure === true || file.insecure === true,
-    fsDriver: file.fsDriver, configNotes: file.notes,
+    fsDriver, configNotes: file.notes,
   };
 }
 

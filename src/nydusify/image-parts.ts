@@ -49,7 +49,9 @@ export async function resolveManifest(store: ImageStore, reference: string, o: {
     return { manifest: parsed as Manifest, digest: top.digest, mediaType, data: top.data };
   }
   const all = (parsed as ImageIndex).manifests;
-  const entries = all.filter((m) => m.platform === undefined || platformMatches(m.platform, o.platform));
+  // Entries without a platform count only in an index that names no platform at all.
+  const matching = all.filter((m) => platformMatches(m.platform, o.platform));
+  const entries = matching.length === 0 && all.every((m) => m.platform === undefined) ? all : matching;
   const chosen = entries.find((m) => isNydusEntry(m) === o.nydus) ?? entries[0];
   if (!chosen) throw new UsageError('ERR_NO_PLATFORM', `Cannot resolve ${store.name}:${reference}: the index has no manifest for ${formatPlatform(o.platform)} (it has ${all.map((m) => formatPlatform(m.platform)).join(', ')})`);
   const m = await store.getManifest(chosen.digest);

@@ -41,7 +41,7 @@ function xattrsOf(p: string, isLink: boolean): string {
 
 function walk(root: string): Map<string, NodeInfo> {
   const out = new Map<string, NodeInfo>();
-  const firstPathOfInode = new Map<number, string>();
+  const firstPathOfInode = new Map<string, string>();
   const visit = (rel: string): void => {
     const abs = rel === '' ? root : join(root, rel);
     for (const name of fs.readdirSync(abs).sort()) {
@@ -51,8 +51,11 @@ function walk(root: string): Map<string, NodeInfo> {
       const type = typeOf(st);
       let linkRep = r;
       if (type !== 'dir' && st.nlink > 1) {
-        linkRep = firstPathOfInode.get(st.ino) ?? r;
-        if (linkRep === r) firstPathOfInode.set(st.ino, r);
+        // Exact inode numbers (they can pass 2^53), with the device.
+        const b = fs.lstatSync(p, { bigint: true });
+        const key = `${b.dev}:${b.ino}`;
+        linkRep = firstPathOfInode.get(key) ?? r;
+        if (linkRep === r) firstPathOfInode.set(key, r);
       }
       out.set(r, {
         linkRep,

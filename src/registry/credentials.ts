@@ -65,18 +65,21 @@ export function credentialsFromDockerConfig(config: unknown, host: string): Cred
   return undefined;
 }
 
-/** The credential helper the config names for `host` (`credHelpers`, else `credsStore`), if any. */
-export function credentialHelperFor(config: unknown, host: string): string | undefined {
+/**
+ * The credential helper the config names for `host`: its own (`credHelpers`, `explicit`), else
+ * the default store (`credsStore`); undefined when there is none.
+ */
+export function credentialHelperFor(config: unknown, host: string): { helper: string; explicit: boolean } | undefined {
   if (config === null || typeof config !== 'object') return undefined;
   const c = config as { credHelpers?: unknown; credsStore?: unknown };
   if (c.credHelpers !== null && typeof c.credHelpers === 'object') {
     const table = c.credHelpers as Record<string, unknown>;
     for (const k of hostKeys(host)) {
       const v = table[k];
-      if (typeof v === 'string' && v !== '') return v;
+      if (typeof v === 'string' && v !== '') return { helper: v, explicit: true };
     }
   }
-  return typeof c.credsStore === 'string' && c.credsStore !== '' ? c.credsStore : undefined;
+  return typeof c.credsStore === 'string' && c.credsStore !== '' ? { helper: c.credsStore, explicit: false } : undefined;
 }
 
 /** The server name a helper is asked for: Docker Hub's legacy URL, else the host. */
@@ -121,6 +124,8 @@ export function credentialsFromHelper(helper: string, host: string, timeoutMs = 
       }
       resolve({ username: json.Username, password: json.Secret });
     });
+    // A helper that exits without reading its input must not crash us with EPIPE.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(helperServer(host));
   });
 }
@@ -140,10 +145,16 @@ export async function loadCredentials(host: string, options: { dockerConfigPath:
   } catch (e) {
     throw new RegistryError('ERR_BAD_DOCKER_CONFIG', `Cannot read credentials for ${host}: ${options.dockerConfigPath} is not valid JSON`, { cause: e });
   }
-  const helper = credentialHelperFor(json, host);
-  if (helper !== undefined) {
-    const fromHelper = await credentialsFromHelper(helper, host);
-    if (fromHelper) return fromHelper;
+  const h = credentialHelperFor(json, host);
+  if (h !== undefined) {
+    try {
+      const fromHelper = await credentialsFromHelper(h.helper, host);
+      if (fromHelper) return fromHelper;
+    } catch (e) {
+      // A helper named for this host must work; the default store may be missing on this
+      // machine (a config copied from a desktop): then the config's auths, as if it had none.
+      if (h.explicit) throw e;
+    }
   }
   return credentialsFromDockerConfig(json, host);
 }

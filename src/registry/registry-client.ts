@@ -352,14 +352,17 @@ export class RegistryClient {
     let attempt = 0;
     return this.#t.withRetries(action, options.signal, replayable, async () => {
       if (attempt++ > 0 && (await this.headBlob(repo, digest, options)) !== undefined) return true;
-      const body = typeof source === 'function' ? source() : source;
-      await this.#uploadOnce(repo, digest, size, body, action, replayable, options.signal);
+      await this.#uploadOnce(repo, digest, size, source, action, replayable, options.signal);
       return true;
     });
   }
 
-  /** One upload of `source`: POST, then one PUT or PATCHes and a closing PUT; cancelled when it fails. */
-  async #uploadOnce(repo: string, digest: string, size: number, source: Uint8Array | AsyncIterable<Uint8Array>, action: string, outerRetries: boolean, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * One upload of `from`: POST, then one PUT or PATCHes and a closing PUT; cancelled when it
+   * fails. A source function is called only once the upload has started, so that a failed POST
+   * leaves no stream (and no open file) behind.
+   */
+  async #uploadOnce(repo: string, digest: string, size: number, from: BlobSource, action: string, outerRetries: boolean, signal: AbortSignal | undefined): Promise<void> {
     const scope = repoScope(repo, true);
     const start = this.#url(`/v2/${repo}/blobs/uploads/`);
     let loc = await this.#t.withRetries(action, signal, !outerRetries, async () => {
@@ -377,6 +380,7 @@ export class RegistryClient {
       return x;
     };
     try {
+      const source = typeof from === 'function' ? from() : from;
       if (source instanceof Uint8Array && source.length <= this.#chunkSize) {
         const got = sha256(source);
         if (got !== digest || source.length !== size) throw mismatch(got, source.length);

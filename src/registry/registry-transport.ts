@@ -110,7 +110,7 @@ function errorDetail(body: Uint8Array): string {
  * NODE_EXTRA_CA_CERTS): a `ca` option alone would replace those. Built once per transport, not
  * per connection.
  */
-function trustingAlso(ca: string | Buffer): tls.SecureContext {
+export function trustingAlso(ca: string | Buffer): tls.SecureContext {
   const all: Array<string | Buffer> = [...tls.rootCertificates];
   const extra = process.env['NODE_EXTRA_CA_CERTS'];
   if (extra) {

@@ -6,7 +6,7 @@
  * be committed, keys are unique, only active snapshots commit, snapshots with children stay.
  * @module
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SnapshotError } from './snapshot-error.js';
@@ -61,10 +61,11 @@ export class MetadataStore {
   /** Open (or create) the database file `path`, readable by its owner only (it holds pull secrets). */
   static open(path: string): MetadataStore {
     mkdirSync(dirname(path), { recursive: true });
+    // Created owner-only before lmdb writes anything into it (an existing file is tightened too).
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
     const store = new MetadataStore(open({ path, maxDbs: 8, compression: false }));
-    for (const f of [path, `${path}-lock`]) {
-      try { chmodSync(f, 0o600); } catch { /* not created by this lmdb version */ }
-    }
+    try { chmodSync(`${path}-lock`, 0o600); } catch { /* not created by this lmdb version */ }
     return store;
   }
 

@@ -208,9 +208,7 @@ export class NydusSnapshotter {
       const ns = namespaceOf(key);
       let name = `${ns === '' ? '' : `${ns}/`}remote/${target}`;
       if (this.#store.get(name)) name = `${name}/${Date.now()}`;
-      // The pull secret stays in the layer record (for nydusd), out of the labels Stat and List show.
-      const { [LABEL_PULL_SECRET]: _secret, ...shown } = labels;
-      const r = await this.#createSnapshot('committed', name, parent, { ...shown, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
+      const r = await this.#createSnapshot('committed', name, parent, { ...labels, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
         if (type === 'bootstrap') {
           // nydusd (when not running yet) starts while the bootstrap downloads.
           this.#o.daemons.prestart();
@@ -237,7 +235,7 @@ export class NydusSnapshotter {
       if (kind === 'active') mkdirSync(join(tmp, 'work'), { mode: 0o711 });
       await fill(tmp);
       const usage = kind === 'committed' ? await diskUsage(join(tmp, 'fs')) : undefined;
-      record = this.#store.create({ kind, name, parent, labels, ...(usage ? { usage } : {}), ...(nydus ? { nydus } : {}) });
+      record = this.#store.create({ kind, name, parent, labels: withoutSecret(labels), ...(usage ? { usage } : {}), ...(nydus ? { nydus } : {}) });
       renameSync(tmp, this.snapshotDir(record.id));
       return record;
     } catch (e) {
@@ -311,7 +309,7 @@ export class NydusSnapshotter {
     const a = this.#store.require(key, 'active snapshot');
     if (a.kind !== 'active') throw new SnapshotError('ERR_SNAPSHOT_KIND', `Cannot commit ${JSON.stringify(key)}: it is ${a.kind}, not active`);
     const usage = await diskUsage(this.#paths.fsDir(a.id));
-    this.#store.commit(key, name, labels, usage);
+    this.#store.commit(key, name, withoutSecret(labels), usage);
     rmSync(this.#paths.workDir(a.id), { recursive: true, force: true });
     await this.#releaseUnusedImages();
   }
@@ -366,7 +364,7 @@ export class NydusSnapshotter {
   /** Update the labels of `name` (see MetadataStore.update). */
   update(name: string, labels: Record<string, string>, fieldpaths: readonly string[]): SnapshotInfo {
     if (name === '') throw new SnapshotError('ERR_SNAPSHOT_ARGUMENT', 'Cannot update a snapshot: the name is empty');
-    return info(this.#store.update(name, labels, fieldpaths));
+    return info(this.#store.update(name, withoutSecret(labels), fieldpaths));
   }
 
   /** Snapshots matching any of `filters` (all without filters). */
@@ -410,4 +408,13 @@ export class NydusSnapshotter {
 /** A Nydus blob's id: the hex sha256 of the blob layer. */
 function blobIdOf(layerDigest: string): string {
   return layerDigest.replace(/^sha256:/, '');
+}
+
+/**
+ * `labels` without the pull secret: a Nydus layer keeps it in its record (nydusd needs it), and
+ * no snapshot shows it in the labels Stat and List return.
+ */
+function withoutSecret(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const { [LABEL_PULL_SECRET]: _secret, ...shown } = labels;
+  return shown;
 }

@@ -15,6 +15,7 @@ describe('parsePlatforms() and platformMatches()', () => {
       { os: 'linux', architecture: 'arm64' },
       { os: 'linux', architecture: 'arm', variant: 'v7' },
     ]);
+    assert.deepEqual(parsePlatforms('linux/armhf'), [{ os: 'linux', architecture: 'arm', variant: 'v7' }]);
     assert.deepEqual(parsePlatforms('linux/amd64,linux/x86_64'), [{ os: 'linux', architecture: 'amd64' }], 'duplicates are dropped');
   });
 
@@ -24,14 +25,19 @@ describe('parsePlatforms() and platformMatches()', () => {
     }
   });
 
-  test('platformMatches() compares the variant only when one is asked for', () => {
+  test('platformMatches() compares variants with containerd\'s defaults (arm is v7, arm64 is v8)', () => {
     const [arm] = parsePlatforms('linux/arm');
     const [v7] = parsePlatforms('linux/arm/v7');
+    const [v6] = parsePlatforms('linux/armel');
     const [arm64] = parsePlatforms('linux/arm64');
-    assert.ok(arm && v7 && arm64);
-    assert.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, arm));
-    assert.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v7' }, v7));
-    assert.ok(!platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, v7));
+    const [amd64] = parsePlatforms('linux/amd64');
+    assert.ok(arm && v7 && v6 && arm64 && amd64);
+    assert.deepEqual(arm, v7);
+    assert.deepEqual(v6, { os: 'linux', architecture: 'arm', variant: 'v6' });
+    assert.ok(!platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, arm));
+    assert.ok(platformMatches({ os: 'linux', architecture: 'arm' }, v7), 'an arm entry without a variant is v7');
+    assert.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, v6));
+    assert.ok(platformMatches({ os: 'linux', architecture: 'amd64', variant: 'v3' }, amd64), 'no variant asked: any');
     assert.ok(platformMatches({ os: 'linux', architecture: 'arm64', variant: 'v8' }, arm64), 'v8 is arm64\'s default');
     assert.ok(platformMatches({ os: 'Linux', architecture: 'aarch64' }, arm64));
     assert.ok(!platformMatches({ os: 'windows', architecture: 'arm64' }, arm64));

@@ -85,7 +85,7 @@ test('loadCredentials() asks the credHelpers / credsStore helper on PATH, as the
     process.env['PATH'] = `${dir}:${oldPath ?? ''}`;
     const p = join(dir, 'config.json');
     writeFileSync(p, JSON.stringify({
-      credHelpers: { 'reg.example:5000': 'fake', 'gone.example': 'missing' },
+      credHelpers: { 'reg.example:5000': 'fake', 'tok.example': 'fake', 'gone.example': 'missing' },
       credsStore: 'fake',
       auths: { 'plain.example': { auth: Buffer.from('file:pw').toString('base64') } },
     }));
@@ -95,6 +95,10 @@ test('loadCredentials() asks the credHelpers / credsStore helper on PATH, as the
     assert.equal(await loadCredentials('nobody.example', { dockerConfigPath: p }), undefined);
     await assert.rejects(loadCredentials('tok.example', { dockerConfigPath: p }), (e: unknown) => e instanceof RegistryError && e.code === 'ERR_CREDENTIAL_HELPER' && /identity token/.test(e.message));
     await assert.rejects(loadCredentials('gone.example', { dockerConfigPath: p }), (e: unknown) => e instanceof RegistryError && /docker-credential-missing: it is not on PATH/.test(e.message));
+    // A default store that is not installed here (a config copied from a desktop): the auths count.
+    writeFileSync(p, JSON.stringify({ credsStore: 'desktop-not-here', auths: { 'plain.example': { auth: Buffer.from('file:pw').toString('base64') } } }));
+    assert.deepEqual(await loadCredentials('plain.example', { dockerConfigPath: p }), { username: 'file', password: 'pw' });
+    assert.equal(await loadCredentials('nobody.example', { dockerConfigPath: p }), undefined);
   } finally {
     process.env['PATH'] = oldPath;
     rmSync(dir, { recursive: true, force: true });

@@ -259,6 +259,12 @@ describe('pull credentials from Prepare labels (htpasswd registry, no Docker con
       assert.equal(i.labels['containerd.io/snapshot/pullusername'], 'bob');
     }
     assert.equal(fs.statSync(path.join(work, 'root', 'metadata.db')).mode & 0o777, 0o600);
+    // A plain layer, and labels set later, keep no secret either.
+    await c.prepare('default/9/plain', '', { 'containerd.io/snapshot/pullsecret': 'pa55', keep: 'me' });
+    await c.commit('default/9/committed', 'default/9/plain', { 'containerd.io/snapshot/pullsecret': 'pa55', keep: 'me' });
+    const plain = await c.stat('default/9/committed');
+    assert.deepEqual(plain.labels, { keep: 'me' });
+    await c.remove('default/9/committed');
     // A container on top: nydusd reads the blob from the registry with the label's credentials.
     const ms = await c.prepare('default/4/ctr', boot.name);
     const m = ms[0];

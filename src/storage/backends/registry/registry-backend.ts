@@ -8,11 +8,13 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { SecureContext } from 'node:tls';
 import { BackendError } from '../../../util/errors.js';
 import { nullLogger, type Logger } from '../../../util/logger.js';
 import { newBackendMetrics, type BackendMetrics, type BlobBackend } from '../../blob-backend.js';
 import { RegistryClient, type RegistryClientOptions } from '../../../registry/registry-client.js';
 import { RegistryError } from '../../../registry/registry-error.js';
+import { trustingAlso } from '../../../registry/registry-transport.js';
 import { EIO, aborted, badBlobId, blobNotFound, checkReadArgs, closedBackend, isPlainBlobId, measuredRead } from '../backend-errors.js';
 import type { RegistryConfig } from './registry-config.js';
 
@@ -165,6 +167,9 @@ class RegistryBackend implements RegistryBlobBackend {
     });
   }
 
+  /** TLS context of the proxy health check (built on first use). */
+  #proxyTls: SecureContext | undefined;
+
   /** GET ping_url; any answer below 500 counts as healthy. */
   async checkProxy(): Promise<boolean> {
     const p = this.#config.proxy;
@@ -174,7 +179,8 @@ class RegistryBackend implements RegistryBlobBackend {
       const req = mod.get(p.pingUrl, {
         agent: false,
         rejectUnauthorized: !this.#config.skipVerify,
-        ...(this.#config.ca !== undefined ? { ca: this.#config.ca } : {}),
+        // The CA files are trusted besides the usual roots, as for the registry itself.
+        ...(this.#config.ca !== undefined ? { secureContext: this.#proxyTls ??= trustingAlso(this.#config.ca) } : {}),
       }, (res) => {
         res.resume();
         resolve((res.statusCode ?? 500) < 500);
