@@ -1,7 +1,7 @@
 /**
  * The HTTP layer of RegistryClient: keep-alive pools, connect and idle timeouts, Basic and
  * Bearer auth (the scheme learnt from the first 401; tokens cached per scope, fetched once for
- * concurrent callers, renewed once on a 401), redirects without the Authorization header for
+ * concurrent callers, renewed on a 401, a few times at most), redirects without the Authorization header for
  * other hosts, retries with backoff for Transient failures.
  * @module
  */
@@ -119,6 +119,9 @@ export function trustingAlso(ca: string | Buffer): tls.SecureContext {
   all.push(ca);
   return tls.createSecureContext({ ca: all });
 }
+
+/** Token fetches (and retries with a newer token) one request may do after 401 answers. */
+const MAX_RENEWALS = 3;
 
 /** Sends requests to one registry host with auth, redirects and retries. */
 export class RegistryTransport {
@@ -265,7 +268,11 @@ export class RegistryTransport {
 
   /** Send with auth (learn the scheme, fetch/renew tokens) and redirects; the response head. */
   async send(action: string, o: SendOptions): Promise<http.IncomingMessage> {
-    let renewed = false;
+    // A 401 renews the token, a few times at most: under many concurrent requests a token can
+    // expire again before this request's retry. When another request renewed it meanwhile, the
+    // retry just uses the newer one.
+    let renewals = 0;
+    let newerTokens = 0;
     let triedBasic = false;
     for (;;) {
       const headers: Record<string, string> = { ...o.headers };
@@ -278,14 +285,21 @@ export class RegistryTransport {
         const chs = parseChallenges(header(res, 'www-authenticate'));
         const bearer = chs.find((c) => c.scheme === 'bearer');
         const basic = chs.find((c) => c.scheme === 'basic');
-        if (bearer && !renewed) {
-          // First challenge, an expired token, or a rejected static token: fetch one (once).
-          renewed = true;
-          this.#mode = 'bearer';
-          this.#tokens.delete(o.scope);
-          this.#staticToken = undefined;
-          await this.#fetchToken(bearer, o.scope, o.signal);
-          continue;
+        if (bearer) {
+          const current = this.#mode === 'bearer' ? this.#authorization(o.scope) : undefined;
+          if (current !== undefined && current !== auth && newerTokens < MAX_RENEWALS) {
+            newerTokens++;
+            continue;
+          }
+          if (renewals < MAX_RENEWALS) {
+            // First challenge, an expired token, or a rejected static token: fetch one.
+            renewals++;
+            this.#mode = 'bearer';
+            this.#tokens.delete(o.scope);
+            this.#staticToken = undefined;
+            await this.#fetchToken(bearer, o.scope, o.signal);
+            continue;
+          }
         }
         if (basic && this.#opts.credentials && this.#mode !== 'basic' && !triedBasic) {
           triedBasic = true;
