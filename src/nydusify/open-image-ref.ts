@@ -10,7 +10,7 @@ import { openRegistryStore } from './registry-store.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { parseReference } from '../registry/reference.js';
 import { loadCredentials } from '../registry/credentials.js';
-import { hostCaFiles, readCaFiles } from '../registry/host-certs.js';
+import { readCaFiles, registryCaFiles } from '../registry/host-certs.js';
 
 /** A store and the reference (tag or digest) inside it. */
 export interface OpenedRef {
@@ -38,7 +38,7 @@ export async function openImageRef(ref: string, options: { write: boolean } & Re
   if (!ref.startsWith('oci:')) {
     const r = parseReference(ref);
     const credentials = options.dockerConfigPath ? await loadCredentials(r.host, { dockerConfigPath: options.dockerConfigPath }) : undefined;
-    const caFiles = options.plainHttp || options.ca ? [] : [...new Set([...hostCaFiles(r.host), ...hostCaFiles(r.apiHost)])];
+    const caFiles = options.plainHttp || options.ca ? [] : registryCaFiles(r);
     const ca = options.ca ?? (caFiles.length > 0 ? readCaFiles(caFiles) : undefined);
     const client = new RegistryClient(r.apiHost, {
       ...(options.plainHttp ? { plainHttp: true } : {}), ...(options.insecure ? { insecure: true } : {}),

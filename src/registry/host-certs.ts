@@ -33,6 +33,11 @@ export function hostCaFiles(host: string, dirs: readonly string[] = certsDirs())
   return out;
 }
 
+/** CA files of a registry named `host` in references and reached at `apiHost` (docker.io's differ). */
+export function registryCaFiles(ref: { host: string; apiHost: string }, dirs: readonly string[] = certsDirs()): string[] {
+  return [...new Set([...hostCaFiles(ref.host, dirs), ...hostCaFiles(ref.apiHost, dirs)])];
+}
+
 /** The PEM text of `files`, joined (throws naming the file that cannot be read). */
 export function readCaFiles(files: readonly string[]): string {
   return files.map((f) => {

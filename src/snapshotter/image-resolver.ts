@@ -6,10 +6,10 @@
  * config file for the image's host.
  * @module
  */
-import { hostCaFiles, readCaFiles } from '../registry/host-certs.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nullLogger, type Logger } from '../util/logger.js';
+import { readCaFiles, registryCaFiles } from '../registry/host-certs.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { parseReference, type ImageReference } from '../registry/reference.js';
 import { decodeBasicAuth, encodeBasicAuth, loadCredentials, type Credentials } from '../registry/credentials.js';
@@ -139,7 +139,7 @@ export class ImageResolver {
 
   /** The registry's CA files under certs.d (none over plain HTTP). */
   #caFiles(ref: ImageReference): string[] {
-    return this.#o.plainHttp ? [] : [...new Set([...hostCaFiles(ref.host), ...hostCaFiles(ref.apiHost)])];
+    return this.#o.plainHttp ? [] : registryCaFiles(ref);
   }
 
   /** Close every registry connection. */
