@@ -52,13 +52,13 @@ export interface Platform {
   variant?: string;
 }
 
-/** Per-call options. */
 /**
  * What pushBlob uploads: bytes, a one-shot stream, or a function that opens the stream (again
  * for each attempt, so that a failed upload can start over).
  */
 export type BlobSource = Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
 
+/** Per-call options. */
 export interface CallOptions {
   signal?: AbortSignal;
 }
