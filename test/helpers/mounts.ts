@@ -96,6 +96,12 @@ export function runCli(
   return run(path.join(REPO_ROOT, 'bin', tool), args, opts);
 }
 
+/** runCli with stdout and stderr as text. */
+export async function runCliText(tool: CliTool, args: readonly string[], opts: Parameters<typeof runCli>[2] = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runCli(tool, args, opts);
+  return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mount bookkeeping
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { REPO_ROOT, cleanupTempDir, isMounted, runCli, tempDir, umount } from '../helpers/mounts.js';
+import { REPO_ROOT, cleanupTempDir, isMounted, runCliText, tempDir, umount } from '../helpers/mounts.js';
 import { buildOciImage, pushImage } from '../helpers/oci-image.js';
 import { startRegistry } from '../helpers/registry.js';
 import { prngBytes } from '../helpers/make-tree.js';
@@ -42,10 +42,7 @@ describe('nydusify check / copy / mount with a registry', () => {
     return [l1, l2];
   }
 
-  async function nydusify(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const r = await runCli('nydusify', args, { timeoutMs: 180_000 });
-    return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-  }
+  const nydusify = (args: string[]): ReturnType<typeof runCliText> => runCliText('nydusify', args, { timeoutMs: 180_000 });
 
   before(async () => {
     work = await tempDir(undefined, 'nydusify-cmc-');

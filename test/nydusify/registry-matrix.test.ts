@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeMessyLayers } from '../helpers/make-tree.js';
-import { cleanupTempDir, run, runCli, tempDir } from '../helpers/mounts.js';
+import { cleanupTempDir, run, runCliText, tempDir } from '../helpers/mounts.js';
 import { buildOciImage, buildTwoPlatformIndex, pushImage, skopeoInspect, toZstdLayers } from '../helpers/oci-image.js';
 import { startRegistry } from '../helpers/registry.js';
 
@@ -25,10 +25,7 @@ describe('nydusify convert and check through a registry: gzip, Docker v2s2, zstd
   let work: string;
   let reg: Awaited<ReturnType<typeof startRegistry>>;
 
-  async function nydusify(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const r = await runCli('nydusify', args, { timeoutMs: 300_000 });
-    return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-  }
+  const nydusify = (args: string[]): ReturnType<typeof runCliText> => runCliText('nydusify', args, { timeoutMs: 300_000 });
 
   before(async () => {
     work = await tempDir(undefined, 'nydusify-matrix-');
