@@ -17,6 +17,7 @@ export type ApiRequest =
   | { kind: 'mount'; mountpoint: string; source: string; fsType: string; config: string; prefetchFiles: string[] }
   | { kind: 'umount'; mountpoint: string }
   | { kind: 'metrics'; what: 'fs' | 'files' | 'pattern' | 'backend' | 'blobcache' | 'inflight'; id: string | undefined; latest: boolean }
+  | { kind: 'trace'; id: string | undefined; sinceUnixMs: number; maxFiles: number }
   | { kind: 'daemon-exit' };
 
 /** What the API asks of the daemon. */
@@ -108,6 +109,16 @@ export async function parseApiRequest(req: IncomingMessage): Promise<ApiRequest>
       return { kind: 'metrics', what: 'blobcache', id: q('id'), latest: false };
     case 'GET /api/v1/metrics/inflight':
       return { kind: 'metrics', what: 'inflight', id: q('id'), latest: false };
+    case 'GET /api/v1/metrics/trace': {
+      const num = (k: string, def: number): number => {
+        const v = q(k);
+        if (v === undefined) return def;
+        const n = Number(v);
+        if (!Number.isSafeInteger(n) || n < 0) throw new ApiError(400, `query parameter ${k} must be a non-negative integer, not ${JSON.stringify(v)}`);
+        return n;
+      };
+      return { kind: 'trace', id: q('id'), sinceUnixMs: num('since_unix_ms', 0), maxFiles: num('max_files', 1_000_000) };
+    }
     default:
       throw new ApiError(404, `no such endpoint: ${method} ${url.pathname}`);
   }

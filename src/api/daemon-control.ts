@@ -80,6 +80,17 @@ export function createDaemonControl(o: ControlOptions): DaemonControl {
         case 'daemon-set-log-level':
           o.logger.level = req.level;
           return undefined;
+        case 'trace': {
+          const m = pick(d, req.id);
+          if (!m.trace) throw new ApiError(400, 'access trace is off: set access_trace in the config');
+          const t = m.trace.trace;
+          const since = Math.max(0, req.sinceUnixMs - t.originUnixMs);
+          const entries = await t.entries(m.trace.resolver, since, req.maxFiles);
+          return entries.map((e) => ({
+            path: e.path, ino: e.nid, first_access_ms: Math.round(e.firstAccessMs * 1000) / 1000,
+            first_access_unix_ms: Math.round(t.originUnixMs + e.firstAccessMs), bytes: e.bytes, ranges: e.ranges,
+          }));
+        }
         case 'daemon-exit':
           setImmediate(o.onExit);
           return undefined;

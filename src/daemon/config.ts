@@ -33,6 +33,10 @@ export interface DaemonConfig {
   accessPattern: boolean;
   latestReadFiles: boolean;
   amplifyIo: number;
+  /** `access_trace` (default true): record the files each mount reads, in order (API metrics/trace). */
+  accessTrace: boolean;
+  /** `cold_read`: how a mount hides network latency on reads with no prefetch list. */
+  coldRead: ColdReadConfig;
   prefetch: {
     enable: boolean;
     threads: number;
@@ -40,6 +44,30 @@ export interface DaemonConfig {
     bandwidthRate: number;
     prefetchAll: boolean;
   };
+}
+
+/** `cold_read` settings. */
+export interface ColdReadConfig {
+  /**
+   * `background_stream` (default true): once the mount's reads have gone quiet for `quiet_ms`,
+   * fetch the rest of its blobs in the background at prefetch priority (bounded by
+   * fs_prefetch.bandwidth_rate), so later reads find everything local.
+   */
+  backgroundStream: boolean;
+  /** `quiet_ms` (default 3000): how long no read may miss the cache before the stream starts. */
+  quietMs: number;
+  /**
+   * `sibling_files` (default true): when a small file misses, the other small files of its
+   * directory whose data sits next to it in the blob come in the same request.
+   */
+  siblingFiles: boolean;
+  /** `sibling_max_size` (default 64 KiB): largest file counted as small. */
+  siblingMaxSize: number;
+  /**
+   * `adaptive_amplify` (default true): size read amplification from the backend's measured
+   * bandwidth × round-trip time (between amplify_io / 4 and amplify_io × 4), not the constant.
+   */
+  adaptiveAmplify: boolean;
 }
 
 const MAX_SIZE = 256 * 1024 * 1024;
@@ -90,6 +118,7 @@ export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig 
   const fp = obj(top.fs_prefetch, 'fs_prefetch');
   const fsDriver = top.fs_driver ?? 'fusedev';
   if (fsDriver !== 'fusedev' && fsDriver !== 'erofs') bad('fs_driver', `"${String(fsDriver)}" is not fusedev or erofs`);
+  const cr = obj(top.cold_read, 'cold_read');
   const erofsBacking = top.erofs_backing ?? 'auto';
   if (erofsBacking !== 'auto' && erofsBacking !== 'file' && erofsBacking !== 'loop') bad('erofs_backing', `"${String(erofsBacking)}" is not auto, file or loop`);
   return {
@@ -104,6 +133,14 @@ export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig 
     accessPattern: bool(top.access_pattern, 'access_pattern', false),
     latestReadFiles: bool(top.latest_read_files, 'latest_read_files', false),
     amplifyIo: num(top.amplify_io, 'amplify_io', 1 << 20, 0, MAX_SIZE),
+    accessTrace: bool(top.access_trace, 'access_trace', true),
+    coldRead: {
+      backgroundStream: bool(cr.background_stream, 'cold_read.background_stream', true),
+      quietMs: num(cr.quiet_ms, 'cold_read.quiet_ms', 3000, 0, 3_600_000),
+      siblingFiles: bool(cr.sibling_files, 'cold_read.sibling_files', true),
+      siblingMaxSize: num(cr.sibling_max_size, 'cold_read.sibling_max_size', 64 << 10, 0, MAX_SIZE),
+      adaptiveAmplify: bool(cr.adaptive_amplify, 'cold_read.adaptive_amplify', true),
+    },
     prefetch: {
       enable: bool(fp.enable, 'fs_prefetch.enable', false),
       threads: num(fp.threads_count, 'fs_prefetch.threads_count', 8, 1, 1024),

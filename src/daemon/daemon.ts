@@ -26,6 +26,8 @@ import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
 import { createErofsStateDir, sweepErofsStateDirs } from './erofs-state.js';
 import { ErofsFileMountError, attachLoop, detachLoop, mountErofs, mountErofsFiles, unmountErofs } from '../fuse/erofs-mount.js';
 import { FsMetrics } from '../rafs/fs-metrics.js';
+import { AccessTrace, type TraceResolver } from '../rafs/access-trace.js';
+import { createTraceResolver } from '../rafs/trace-resolver.js';
 import type { DaemonConfig } from './config.js';
 
 /** nydusd's states. */
@@ -60,6 +62,8 @@ export interface MountedImage {
   prefetch: Promise<void>;
   /** When the prefetch began and ended (ms since the epoch; 0: not yet, or none). */
   prefetchTimes: { begin: number; end: number };
+  /** The files read since the mount (`access_trace`), and how its events map to paths. */
+  trace?: { trace: AccessTrace; resolver: TraceResolver };
   /**
    * fs_driver "erofs": the kernel mount's parts, undone in reverse. `session` is then the FUSE
    * mount of the blob files and `fs` only keeps (empty) metrics.
@@ -236,14 +240,15 @@ export class Daemon {
         const prefetchTimes = { begin: 0, end: 0 };
         const prefetch = this.#startPrefetch({ config: req.config, image, blobs, prefetchTimes }, req.prefetchFiles ?? [], log, stopPrefetch.signal);
         const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
+        const trace = req.config.accessTrace ? new AccessTrace() : undefined;
         const fs = new RafsFs({
-          image, blobs, metrics, enableXattr: req.config.enableXattr, statelessOpen: true,
+          image, blobs, metrics, ...(trace ? { trace } : {}), enableXattr: req.config.enableXattr, statelessOpen: true,
           defaultUid: process.geteuid?.() ?? 0, defaultGid: process.getegid?.() ?? 0,
         });
         let kernel: MountedImage['kernel'];
         let session: FuseSession;
         if (req.config.fsDriver === 'erofs') {
-          ({ session, kernel } = await this.#mountKernelErofs(req, image, blobs, log));
+          ({ session, kernel } = await this.#mountKernelErofs(req, image, blobs, log, trace));
         } else {
           session = await mountFuse({
             mountpoint: req.mountpoint, fs, fsName: 'nydusfs', subtype: 'nydusfs', logger: log,
@@ -253,6 +258,7 @@ export class Daemon {
         const m: MountedImage = {
           mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
           backend, cache, blobs, mountedAt: Date.now(), prefetch, prefetchTimes, ...(kernel ? { kernel } : {}),
+          ...(trace ? { trace: { trace, resolver: createTraceResolver(image, (nid) => fs.knownPath(nid)) } } : {}),
         };
         this.mounts.set(req.mountpoint, m);
         void session.closed.then(() => {
@@ -293,7 +299,7 @@ export class Daemon {
    * the mountpoint, backed by those files directly, or where the kernel cannot, by a loop device
    * over each and over the bootstrap. Undone in reverse on failure.
    */
-  async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
+  async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger, trace: AccessTrace | undefined): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
     await sweepErofsStateDirs(log);
     const stateDir = createErofsStateDir();
     const blobDir = join(stateDir, 'blobs');
@@ -307,7 +313,7 @@ export class Daemon {
     let session: FuseSession | undefined;
     let stopPush = (): void => undefined;
     try {
-      const blobFs = new BlobDeviceFs(image, blobs);
+      const blobFs = new BlobDeviceFs(image, blobs, trace);
       const s = await mountFuse({
         mountpoint: blobDir, fs: blobFs, fsName: 'nydus-blobs', subtype: 'nydusblob', logger: log,
         threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,

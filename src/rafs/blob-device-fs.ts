@@ -18,6 +18,7 @@ import {
   ERRNO, FuseError, type Attr, type DirEntry, type Entry, type FileSystem, type OpenResult, type StatFs,
 } from '../fuse/file-system.js';
 import { errnoOf } from './rafs-fs.js';
+import type { AccessTrace } from './access-trace.js';
 
 const ROOT = 1;
 const TIMEOUT = 3600;
@@ -45,9 +46,13 @@ export class BlobDeviceFs implements FileSystem {
   /** READ requests and bytes answered (for metrics). */
   readonly stats = { reads: 0, bytes: 0, stores: 0, storeFailures: 0, storesSkipped: 0, storedBytes: 0 };
 
-  constructor(image: RafsImage, blobs: readonly CachedBlob[]) {
+  readonly #trace: AccessTrace | undefined;
+
+  /** `trace`: where the blob ranges read are recorded (access_trace). */
+  constructor(image: RafsImage, blobs: readonly CachedBlob[], trace?: AccessTrace) {
     this.#image = image;
     this.#blobs = blobs;
+    this.#trace = trace;
     this.#files = image.blobs.map((b) => ({ index: b.index, size: b.entry.uncompressedSize, starts: undefined }));
   }
 
@@ -176,6 +181,7 @@ export class BlobDeviceFs implements FileSystem {
       if (!f) throw new FuseError(ERRNO.ENOENT, `no blob file with node ${nodeid}`);
       if (offset >= f.size || size === 0) return [];
       const end = Math.min(f.size, offset + size);
+      this.#trace?.blob(f.index, offset, end - offset);
       const { starts, indexes } = this.#starts(f);
       // Last chunk starting at or before `offset`.
       let lo = 0;

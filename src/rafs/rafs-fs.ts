@@ -16,6 +16,7 @@ import {
   ERRNO, FuseError, type Attr, type DirEntry, type Entry, type FileSystem, type OpenResult, type RequestContext, type StatFs,
 } from '../fuse/file-system.js';
 import { FsMetrics, type FopName } from './fs-metrics.js';
+import type { AccessTrace } from './access-trace.js';
 
 /** Options of a RAFS file system. */
 export interface RafsFsOptions {
@@ -23,6 +24,8 @@ export interface RafsFsOptions {
   /** The cached blob of each blob table entry, by index. */
   blobs: readonly CachedBlob[];
   metrics: FsMetrics;
+  /** Where data reads are recorded (access_trace); lookups then keep names for its paths. */
+  trace?: AccessTrace;
   /** Serve xattrs (`enable_xattr`); when off, xattr requests answer ENOSYS as nydusd does. */
   enableXattr: boolean;
   /** Answer OPEN with ENOSYS so that the kernel stops sending OPEN/RELEASE (see open). */
@@ -96,6 +99,12 @@ export class RafsFs implements FileSystem {
     return o.iostatsFiles || o.accessPattern || o.latestReadFiles;
   }
 
+  /** The path of a nid when lookups have shown all of it, else undefined. */
+  knownPath(nid: number): string | undefined {
+    const p = this.pathOf(nid);
+    return p.startsWith('/') ? p : undefined;
+  }
+
   /** Path of a nid as far as lookups have shown it. */
   pathOf(nid: number): string {
     if (nid === this.image.rootNid) return '/';
@@ -152,7 +161,7 @@ export class RafsFs implements FileSystem {
       const d = this.image.lookup(dir, name);
       if (!d) throw new FuseError(ERRNO.ENOENT, 'no such entry');
       const child = this.image.inode(d.nid);
-      if (this.#trackNames() && d.nid !== dir.nid) this.#names.set(d.nid, { parent: dir.nid, name: Buffer.from(name).toString('utf8') });
+      if ((this.#o.trace || this.#trackNames()) && d.nid !== dir.nid) this.#names.set(d.nid, { parent: dir.nid, name: Buffer.from(name).toString('utf8') });
       return this.#entry(child);
     });
   }
@@ -209,6 +218,8 @@ export class RafsFs implements FileSystem {
       if ((i.mode & S_IFMT) !== S_IFREG) throw new FuseError(ERRNO.EINVAL, 'not a regular file');
       if (offset >= i.size || size === 0) return [];
       const end = Math.min(i.size, offset + size);
+      // Recorded when asked for, not when answered: the trace keeps the order of the requests.
+      this.#o.trace?.file(i.nid, offset, end - offset);
       f.chunks ??= this.#chunksOf(i);
       const cs = this.image.ext.chunkSize;
       const first = Math.floor(offset / cs);

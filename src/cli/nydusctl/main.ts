@@ -15,6 +15,10 @@ Usage: nydusctl --sock <apisock> [--raw] <command>
 Commands:
   info                                   Daemon id, version, state and mounts
   metrics [fs|backend|blobcache|files|pattern|inflight] [--id MOUNTPOINT]
+  trace --mountpoint DIR [--since UNIX_MS]
+                                         Files read since the mount (or since UNIX_MS), in
+                                         first-access order, one path a line: a prefetch list
+                                         (--raw: JSON with times, bytes and byte ranges)
   set log-level <trace|debug|info|warn|error>
   mount --source BOOTSTRAP --config FILE --mountpoint DIR [--type rafs] [--prefetch-files a,b]
   umount --mountpoint DIR
@@ -45,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
         sock: { type: 'string', short: 'S' }, raw: { type: 'boolean', short: 'r' }, help: { type: 'boolean', short: 'h' },
         id: { type: 'string' }, source: { type: 'string' }, config: { type: 'string' }, mountpoint: { type: 'string' },
         type: { type: 'string', default: 'rafs' }, 'prefetch-files': { type: 'string' }, interval: { type: 'string' },
+        since: { type: 'string' },
       },
     });
   } catch (e) {
@@ -72,6 +77,15 @@ async function main(argv: string[]): Promise<number> {
       if (!path) throw new UsageError('ERR_USAGE', `unknown metrics "${what}" (fs, backend, blobcache, files, pattern, inflight)`);
       const b = await apiCall(sock, 'GET', `${path}${idq}`);
       out(b, () => Array.isArray(b) ? list(b as Array<Record<string, unknown>>) : table(Object.entries(b as Record<string, unknown>)));
+      return 0;
+    }
+    case 'trace': {
+      const mp = v.mountpoint ?? v.id;
+      if (!mp) throw new UsageError('ERR_USAGE', 'usage: nydusctl trace --mountpoint DIR [--since UNIX_MS]');
+      if (v.since !== undefined && !/^\d+$/.test(v.since)) throw new UsageError('ERR_USAGE', `--since must be milliseconds since the epoch, not "${v.since}"`);
+      const q = `?id=${encodeURIComponent(resolve(mp))}${v.since !== undefined ? `&since_unix_ms=${v.since}` : ''}`;
+      const b = await apiCall(sock, 'GET', `/api/v1/metrics/trace${q}`) as Array<{ path: string }>;
+      out(b, () => b.map((e) => e.path).join('\n'));
       return 0;
     }
     case 'set': {
