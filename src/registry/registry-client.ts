@@ -139,6 +139,15 @@ export class RegistryClient {
 
   /** Store a manifest under `reference` (tag or digest); returns its digest. */
   async putManifest(repo: string, reference: string, mediaType: string, data: Uint8Array, options: CallOptions = {}): Promise<string> {
+    return (await this.putManifestWithSubject(repo, reference, mediaType, data, options)).digest;
+  }
+
+  /**
+   * Store a manifest as putManifest does, and also return the registry's `OCI-Subject` header:
+   * a registry with the referrers API sets it when it indexed the manifest's `subject` (a client
+   * then need not maintain the referrers tag).
+   */
+  async putManifestWithSubject(repo: string, reference: string, mediaType: string, data: Uint8Array, options: CallOptions = {}): Promise<{ digest: string; ociSubject: string | undefined }> {
     checkRepo(repo);
     const digest = sha256(data);
     const action = `put manifest ${reference} to ${this.#where(repo)}`;
@@ -150,8 +159,74 @@ export class RegistryClient {
       discard(res);
       const dcd = header(res, 'docker-content-digest');
       if (dcd !== undefined && dcd.startsWith('sha256:') && dcd !== digest) throw new RegistryError('ERR_DIGEST_MISMATCH', `Cannot ${action}: the registry computed ${dcd}, we computed ${digest}`);
-      return digest;
+      return { digest, ociSubject: header(res, 'oci-subject') };
     });
+  }
+
+  /**
+   * Delete the manifest `digest`. 'deleted' (202), 'missing' (404), or 'unsupported' when the
+   * registry does not allow deletes (400, 405: UNSUPPORTED).
+   */
+  async deleteManifest(repo: string, digest: string, options: CallOptions = {}): Promise<'deleted' | 'missing' | 'unsupported'> {
+    checkRepo(repo);
+    const action = `delete manifest ${digest} of ${this.#where(repo)}`;
+    const url = this.#url(`/v2/${repo}/manifests/${encodeURIComponent(digest)}`);
+    return this.#t.withRetries(action, options.signal, true, async () => {
+      const res = await this.#t.send(action, { method: 'DELETE', url, scope: repoScope(repo, true), signal: options.signal });
+      const status = res.statusCode ?? 0;
+      if (status === 202 || status === 200 || status === 404 || status === 400 || status === 405) {
+        discard(res);
+        return status === 404 ? 'missing' : status === 400 || status === 405 ? 'unsupported' : 'deleted';
+      }
+      throw await this.#t.statusError(action, res);
+    });
+  }
+
+  /**
+   * The referrers of manifest `digest` through the referrers API (`GET /v2/<repo>/referrers/<digest>`,
+   * following `Link` pages), filtered by `artifactType` when given: the `manifests` entries of
+   * the answers, unchecked. Undefined when the registry answers 404 (no referrers API: use the
+   * tag schema `sha256-<hex>` instead). `filtered` says whether the registry applied the filter.
+   */
+  async getReferrers(repo: string, digest: string, artifactType?: string, options: CallOptions = {}): Promise<{ manifests: unknown[]; filtered: boolean } | undefined> {
+    checkRepo(repo);
+    const action = `list the referrers of ${digest} in ${this.#where(repo)}`;
+    const first = this.#url(`/v2/${repo}/referrers/${encodeURIComponent(digest)}`);
+    if (artifactType !== undefined) first.searchParams.set('artifactType', artifactType);
+    const manifests: unknown[] = [];
+    let filtered = artifactType !== undefined;
+    let url: URL | undefined = first;
+    for (let pages = 0; url !== undefined && pages < 100; pages++) {
+      const u: URL = url;
+      const page = await this.#t.withRetries(action, options.signal, true, async () => {
+        const res = await this.#t.send(action, { method: 'GET', url: u, headers: { accept: MEDIA_TYPE.ociIndex }, scope: repoScope(repo, false), signal: options.signal, follow: true });
+        if (res.statusCode === 404) {
+          discard(res);
+          return undefined;
+        }
+        if (res.statusCode !== 200) throw await this.#t.statusError(action, res);
+        const body = await readBody(res, 4 << 20);
+        const link = header(res, 'link');
+        const m = link !== undefined ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+        const applied = (header(res, 'oci-filters-applied') ?? '').split(',').map((x) => x.trim()).includes('artifactType');
+        let j: { manifests?: unknown };
+        try {
+          j = JSON.parse(Buffer.from(body).toString('utf8')) as { manifests?: unknown };
+        } catch (e) {
+          throw new RegistryError('ERR_REGISTRY_BAD_RESPONSE', `Cannot ${action}: the answer is not JSON`, { cause: e });
+        }
+        if (typeof j !== 'object' || j === null || !Array.isArray(j.manifests)) throw new RegistryError('ERR_REGISTRY_BAD_RESPONSE', `Cannot ${action}: the answer is not an image index`);
+        return { manifests: j.manifests as unknown[], applied, next: m?.[1] !== undefined ? new URL(m[1], u) : undefined };
+      });
+      if (page === undefined) {
+        if (pages === 0) return undefined;
+        break;
+      }
+      manifests.push(...page.manifests);
+      filtered &&= page.applied;
+      url = page.next;
+    }
+    return { manifests, filtered };
   }
 
   /** All tags of `repo` (follows `Link: <…>; rel="next"` pages). */

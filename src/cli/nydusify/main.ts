@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-args.js';
 import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
 import { createProgress } from './progress.js';
+import { profileCommand } from './profile-command.js';
 
 /** Flags every command that talks to registries takes. */
 const REGISTRY_OPTIONS: CommandSpec['options'] = {
@@ -193,4 +194,4 @@ const copyCommand: CommandSpec = {
   },
 };
 
-await runTool('nydusify', 'convert, check, mount and copy Nydus images', [convertCommand, checkCommand, mountCommand, copyCommand], process.argv.slice(2));
+await runTool('nydusify', 'convert, check, mount and copy Nydus images; manage their prefetch profiles', [convertCommand, checkCommand, mountCommand, copyCommand, profileCommand], process.argv.slice(2));
