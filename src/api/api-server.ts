@@ -16,7 +16,7 @@ export type ApiRequest =
   | { kind: 'daemon-set-log-level'; level: LogLevel }
   | { kind: 'mount'; mountpoint: string; source: string; fsType: string; config: string; prefetchFiles: string[] }
   | { kind: 'umount'; mountpoint: string }
-  | { kind: 'metrics'; what: 'fs' | 'files' | 'pattern' | 'backend' | 'blobcache' | 'inflight'; id: string | undefined; latest: boolean }
+  | { kind: 'metrics'; what: 'fs' | 'files' | 'pattern' | 'backend' | 'blobcache' | 'inflight' | 'startup'; id: string | undefined; latest: boolean }
   | { kind: 'trace'; id: string | undefined; sinceUnixMs: number; maxFiles: number }
   | { kind: 'daemon-exit' };
 
@@ -109,6 +109,8 @@ export async function parseApiRequest(req: IncomingMessage): Promise<ApiRequest>
       return { kind: 'metrics', what: 'blobcache', id: q('id'), latest: false };
     case 'GET /api/v1/metrics/inflight':
       return { kind: 'metrics', what: 'inflight', id: q('id'), latest: false };
+    case 'GET /api/v1/metrics/startup':
+      return { kind: 'metrics', what: 'startup', id: q('id'), latest: false };
     case 'GET /api/v1/metrics/trace': {
       const num = (k: string, def: number): number => {
         const v = q(k);

@@ -3,6 +3,7 @@
  * @module
  */
 import { FOP_NAMES, LATENCY_BUCKETS_US } from '../rafs/fs-metrics.js';
+import { FIRST_READ_BUCKETS_MS } from '../rafs/first-read-latency.js';
 import type { Daemon, MountedImage } from '../daemon/daemon.js';
 import { parseDaemonConfig } from '../daemon/config.js';
 import type { LevelledLogger } from '../daemon/stream-logger.js';
@@ -63,6 +64,31 @@ function cacheMetrics(m: MountedImage): object {
   };
 }
 
+/** What a mount's start-up cost: first-read latency, backend traffic of its blobs, prefetch use. */
+function startupMetrics(m: MountedImage): object {
+  const f = m.firstRead;
+  const sum = { requests: 0, bytes: 0, prefetchRequests: 0, prefetchBytes: 0, prefetchHits: 0, demandMisses: 0 };
+  for (const b of m.blobs) {
+    for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += b.stats[k];
+  }
+  const served = m.served();
+  const times = (t: { begin: number; end: number }): object => ({ begin_unix_ms: t.begin, end_unix_ms: t.end });
+  return {
+    id: m.mountpoint, driver: m.config.fsDriver, mounted_unix_ms: m.mountedAt,
+    first_read_latency_ms: {
+      buckets_ms: FIRST_READ_BUCKETS_MS, counts: f.counts, count: f.count,
+      avg: f.count === 0 ? 0 : Math.round((f.totalMs / f.count) * 1000) / 1000, max: Math.round(f.maxMs * 1000) / 1000,
+    },
+    reads: served.reads, bytes_read: served.bytes,
+    backend_requests: sum.requests, backend_bytes: sum.bytes,
+    prefetch_requests: sum.prefetchRequests, prefetch_bytes: sum.prefetchBytes,
+    demand_requests: sum.requests - sum.prefetchRequests, demand_bytes: sum.bytes - sum.prefetchBytes,
+    prefetch_hits: sum.prefetchHits, demand_misses: sum.demandMisses,
+    fetched_per_read: served.bytes === 0 ? 0 : Math.round((sum.bytes / served.bytes) * 1000) / 1000,
+    prefetch: times(m.prefetchTimes), background_stream: times(m.streamTimes),
+  };
+}
+
 /** Create the DaemonControl of `daemon`. */
 export function createDaemonControl(o: ControlOptions): DaemonControl {
   const d = o.daemon;
@@ -112,6 +138,7 @@ export function createDaemonControl(o: ControlOptions): DaemonControl {
             case 'fs': return fsMetrics(m);
             case 'backend': return backendMetrics(m);
             case 'blobcache': return cacheMetrics(m);
+            case 'startup': return startupMetrics(m);
             case 'files': {
               if (!m.config.iostatsFiles && !m.config.latestReadFiles) throw new ApiError(400, 'file metrics are off: set iostats_files (or latest_read_files) in the config');
               if (req.latest) return m.fs.metrics.latestRead.map((nid) => ({ ino: nid, path: m.fs.pathOf(nid) }));

@@ -25,9 +25,11 @@ import { RafsFs } from '../rafs/rafs-fs.js';
 import { BlobDeviceFs } from '../rafs/blob-device-fs.js';
 import { createErofsStateDir, sweepErofsStateDirs } from './erofs-state.js';
 import { ErofsFileMountError, attachLoop, detachLoop, mountErofs, mountErofsFiles, unmountErofs } from '../fuse/erofs-mount.js';
-import { FsMetrics } from '../rafs/fs-metrics.js';
+import { FOP_NAMES, FsMetrics } from '../rafs/fs-metrics.js';
 import { AccessTrace, type TraceResolver } from '../rafs/access-trace.js';
 import { createTraceResolver } from '../rafs/trace-resolver.js';
+import { FirstReadLatency } from '../rafs/first-read-latency.js';
+import { startBackgroundStream } from './background-stream.js';
 import type { DaemonConfig } from './config.js';
 
 /** nydusd's states. */
@@ -64,6 +66,14 @@ export interface MountedImage {
   prefetchTimes: { begin: number; end: number };
   /** The files read since the mount (`access_trace`), and how its events map to paths. */
   trace?: { trace: AccessTrace; resolver: TraceResolver };
+  /** Latency of first reads (fusedev: each file's first READ; erofs: every READ of a blob file). */
+  firstRead: FirstReadLatency;
+  /** READ requests and bytes the mount answered so far (fusedev: files; erofs: blob files). */
+  served(): { reads: number; bytes: number };
+  /** When the background stream of the rest of the image began and ended (ms since the epoch; 0: not yet). */
+  streamTimes: { begin: number; end: number };
+  /** Stops the mount's background work (prefetch, streaming). */
+  stopBackground: AbortController;
   /**
    * fs_driver "erofs": the kernel mount's parts, undone in reverse. `session` is then the FUSE
    * mount of the blob files and `fs` only keeps (empty) metrics.
@@ -241,14 +251,19 @@ export class Daemon {
         const prefetch = this.#startPrefetch({ config: req.config, image, blobs, prefetchTimes }, req.prefetchFiles ?? [], log, stopPrefetch.signal);
         const metrics = new FsMetrics({ iostatsFiles: req.config.iostatsFiles, accessPattern: req.config.accessPattern, latestReadFiles: req.config.latestReadFiles });
         const trace = req.config.accessTrace ? new AccessTrace() : undefined;
+        const firstRead = new FirstReadLatency();
         const fs = new RafsFs({
-          image, blobs, metrics, ...(trace ? { trace } : {}), enableXattr: req.config.enableXattr, statelessOpen: true,
+          image, blobs, metrics, ...(trace ? { trace } : {}), firstRead, enableXattr: req.config.enableXattr, statelessOpen: true,
           defaultUid: process.geteuid?.() ?? 0, defaultGid: process.getegid?.() ?? 0,
         });
         let kernel: MountedImage['kernel'];
         let session: FuseSession;
+        const readOp = FOP_NAMES.indexOf('read');
+        let served = (): { reads: number; bytes: number } => ({ reads: metrics.fopHits[readOp] ?? 0, bytes: metrics.dataRead });
         if (req.config.fsDriver === 'erofs') {
-          ({ session, kernel } = await this.#mountKernelErofs(req, image, blobs, log, trace));
+          let blobStats: BlobDeviceFs['stats'];
+          ({ session, kernel, stats: blobStats } = await this.#mountKernelErofs(req, image, blobs, log, trace, firstRead));
+          served = () => ({ reads: blobStats.reads, bytes: blobStats.bytes });
         } else {
           session = await mountFuse({
             mountpoint: req.mountpoint, fs, fsName: 'nydusfs', subtype: 'nydusfs', logger: log,
@@ -259,12 +274,20 @@ export class Daemon {
           mountpoint: req.mountpoint, source: req.source, config: req.config, configText: req.configText, image, fs, session,
           backend, cache, blobs, mountedAt: Date.now(), prefetch, prefetchTimes, ...(kernel ? { kernel } : {}),
           ...(trace ? { trace: { trace, resolver: createTraceResolver(image, (nid) => fs.knownPath(nid)) } } : {}),
+          firstRead, served, streamTimes: { begin: 0, end: 0 }, stopBackground: stopPrefetch,
         };
+        if (req.config.coldRead.backgroundStream) {
+          startBackgroundStream({
+            image, blobs, activity: () => served().reads, quietMs: req.config.coldRead.quietMs, after: prefetch,
+            times: m.streamTimes, signal: stopPrefetch.signal, logger: log,
+          });
+        }
         this.mounts.set(req.mountpoint, m);
         void session.closed.then(() => {
           if (this.mounts.get(req.mountpoint) === m) {
             log.warn('mount went away (unmounted from outside)');
             this.mounts.delete(req.mountpoint);
+            stopPrefetch.abort();
             void this.#releaseBlobs(cache, blobs).then(() => this.#releaseBackend(backend));
           }
         });
@@ -286,6 +309,7 @@ export class Daemon {
       const m = this.mounts.get(mountpoint);
       if (!m) throw new UsageError('ERR_NOT_MOUNTED', `Cannot unmount ${mountpoint}: nothing is mounted there by this daemon`);
       this.mounts.delete(mountpoint);
+      m.stopBackground.abort();
       if (m.kernel) await this.#unmountKernelErofs(mountpoint, m.session, m.kernel);
       else await m.session.unmount();
       await this.#releaseBlobs(m.cache, m.blobs);
@@ -299,7 +323,7 @@ export class Daemon {
    * the mountpoint, backed by those files directly, or where the kernel cannot, by a loop device
    * over each and over the bootstrap. Undone in reverse on failure.
    */
-  async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger, trace: AccessTrace | undefined): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] } }> {
+  async #mountKernelErofs(req: MountRequest, image: RafsImage, blobs: readonly CachedBlob[], log: Logger, trace: AccessTrace | undefined, latency: FirstReadLatency): Promise<{ session: FuseSession; kernel: { stateDir: string; loops: string[] }; stats: BlobDeviceFs['stats'] }> {
     await sweepErofsStateDirs(log);
     const stateDir = createErofsStateDir();
     const blobDir = join(stateDir, 'blobs');
@@ -313,7 +337,7 @@ export class Daemon {
     let session: FuseSession | undefined;
     let stopPush = (): void => undefined;
     try {
-      const blobFs = new BlobDeviceFs(image, blobs, trace);
+      const blobFs = new BlobDeviceFs(image, blobs, trace, latency);
       const s = await mountFuse({
         mountpoint: blobDir, fs: blobFs, fsName: 'nydus-blobs', subtype: 'nydusblob', logger: log,
         threadpoolSize: this.#threadpoolSize(), workers: this.#o.fuseWorkers ?? 4,
@@ -342,7 +366,7 @@ export class Daemon {
         stopPush();
         log.info('blob files closed', { ...blobFs.stats });
       });
-      return { session, kernel: { stateDir, loops } };
+      return { session, kernel: { stateDir, loops }, stats: blobFs.stats };
     } catch (e) {
       stopPush();
       for (const l of loops.reverse()) await detachLoop(l).catch(() => undefined);
@@ -418,11 +442,14 @@ export class Daemon {
       } else {
         const roots: InodeInfo[] = [];
         if (p.enable) for (const nid of m.image.prefetchNids()) roots.push(m.image.inode(nid));
+        const missing: string[] = [];
         for (const f of files) {
           const i = m.image.resolve(f);
           if (i) roots.push(i);
-          else log.warn('prefetch file not in image', { path: f });
+          else missing.push(f);
         }
+        // One warning per mount: a profile made for another version of an image may miss many paths.
+        if (missing.length > 0) log.warn(`${missing.length} of ${files.length} prefetch files are not in the image; prefetching the rest`, { missing: missing.length, first: missing.slice(0, 5) });
         const seen = new Set<number>();
         // Depth first, in list order: the first root on top.
         const stack = roots.reverse();

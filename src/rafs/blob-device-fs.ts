@@ -19,6 +19,8 @@ import {
 } from '../fuse/file-system.js';
 import { errnoOf } from './rafs-fs.js';
 import type { AccessTrace } from './access-trace.js';
+import type { FirstReadLatency } from './first-read-latency.js';
+import { performance } from 'node:perf_hooks';
 
 const ROOT = 1;
 const TIMEOUT = 3600;
@@ -47,12 +49,17 @@ export class BlobDeviceFs implements FileSystem {
   readonly stats = { reads: 0, bytes: 0, stores: 0, storeFailures: 0, storesSkipped: 0, storedBytes: 0 };
 
   readonly #trace: AccessTrace | undefined;
+  readonly #latency: FirstReadLatency | undefined;
 
-  /** `trace`: where the blob ranges read are recorded (access_trace). */
-  constructor(image: RafsImage, blobs: readonly CachedBlob[], trace?: AccessTrace) {
+  /**
+   * `trace`: where the blob ranges read are recorded (access_trace); `latency`: where the time of
+   * every READ is counted (what reaches the daemon is what the page cache did not have).
+   */
+  constructor(image: RafsImage, blobs: readonly CachedBlob[], trace?: AccessTrace, latency?: FirstReadLatency) {
     this.#image = image;
     this.#blobs = blobs;
     this.#trace = trace;
+    this.#latency = latency;
     this.#files = image.blobs.map((b) => ({ index: b.index, size: b.entry.uncompressedSize, starts: undefined }));
   }
 
@@ -182,6 +189,7 @@ export class BlobDeviceFs implements FileSystem {
       if (offset >= f.size || size === 0) return [];
       const end = Math.min(f.size, offset + size);
       this.#trace?.blob(f.index, offset, end - offset);
+      const t0 = performance.now();
       const { starts, indexes } = this.#starts(f);
       // Last chunk starting at or before `offset`.
       let lo = 0;
@@ -216,6 +224,7 @@ export class BlobDeviceFs implements FileSystem {
       if (pos < end) out.push(new Uint8Array(end - pos));
       this.stats.reads++;
       this.stats.bytes += end - offset;
+      this.#latency?.record(performance.now() - t0);
       return out;
     } catch (e) {
       throw e instanceof FuseError ? e : new FuseError(errnoOf(e), (e as Error).message);

@@ -17,6 +17,8 @@ import {
 } from '../fuse/file-system.js';
 import { FsMetrics, type FopName } from './fs-metrics.js';
 import type { AccessTrace } from './access-trace.js';
+import type { FirstReadLatency } from './first-read-latency.js';
+import { performance } from 'node:perf_hooks';
 
 /** Options of a RAFS file system. */
 export interface RafsFsOptions {
@@ -26,6 +28,8 @@ export interface RafsFsOptions {
   metrics: FsMetrics;
   /** Where data reads are recorded (access_trace); lookups then keep names for its paths. */
   trace?: AccessTrace;
+  /** Where the latency of each file's first read is counted. */
+  firstRead?: FirstReadLatency;
   /** Serve xattrs (`enable_xattr`); when off, xattr requests answer ENOSYS as nydusd does. */
   enableXattr: boolean;
   /** Answer OPEN with ENOSYS so that the kernel stops sending OPEN/RELEASE (see open). */
@@ -220,6 +224,7 @@ export class RafsFs implements FileSystem {
       const end = Math.min(i.size, offset + size);
       // Recorded when asked for, not when answered: the trace keeps the order of the requests.
       this.#o.trace?.file(i.nid, offset, end - offset);
+      const t0 = this.#o.firstRead?.first(i.nid) ? performance.now() : -1;
       f.chunks ??= this.#chunksOf(i);
       const cs = this.image.ext.chunkSize;
       const first = Math.floor(offset / cs);
@@ -253,6 +258,7 @@ export class RafsFs implements FileSystem {
         out.push(d.subarray(s, e));
       }
       this.metrics.read(i.nid, () => this.pathOf(i.nid), end - offset);
+      if (t0 >= 0) this.#o.firstRead?.record(performance.now() - t0);
       return out;
     });
   }

@@ -62,9 +62,24 @@ export interface BlobCacheMetrics {
   inflight: number;
 }
 
+/** What one blob fetched (for a mount's metrics: the sum over its blobs). */
+export interface BlobFetchStats {
+  /** Backend requests made, and compressed bytes they brought. */
+  requests: number;
+  bytes: number;
+  /** Of those, made by prefetch (or background streaming). */
+  prefetchRequests: number;
+  prefetchBytes: number;
+  /** Chunks a reader found ready that prefetch had brought (each counted once). */
+  prefetchHits: number;
+  /** Chunks readers asked for that had to be fetched (or joined a fetch in flight). */
+  demandMisses: number;
+}
+
 /** One cached blob. */
 export interface CachedBlob {
   readonly info: BlobInfo;
+  readonly stats: BlobFetchStats;
   /** True when chunk `index` is in the cache file. */
   isReady(index: number): boolean;
   /**
@@ -73,8 +88,11 @@ export interface CachedBlob {
    * the cache file. A chunk that cannot be fetched or verified rejects with an EIO error.
    */
   readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal): Promise<Uint8Array[]>;
-  /** Fetch chunks into the cache in the background (lower priority than readChunks). */
-  prefetch(chunks: readonly ChunkRecord[]): Promise<void>;
+  /**
+   * Fetch chunks into the cache in the background (lower priority than readChunks; with `low`,
+   * also lower than other prefetch: background streaming).
+   */
+  prefetch(chunks: readonly ChunkRecord[], options?: { low?: boolean }): Promise<void>;
   /**
    * Call `listener` with every chunk fetched and verified from now on (demand, amplification or
    * prefetch), as soon as it is decoded. Returns the function that stops it.

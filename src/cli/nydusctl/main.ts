@@ -14,7 +14,9 @@ Usage: nydusctl --sock <apisock> [--raw] <command>
 
 Commands:
   info                                   Daemon id, version, state and mounts
-  metrics [fs|backend|blobcache|files|pattern|inflight] [--id MOUNTPOINT]
+  metrics [fs|backend|blobcache|files|pattern|inflight|startup] [--id MOUNTPOINT]
+                                         startup: first-read latency histogram, backend
+                                         requests and bytes, fetched vs read, prefetch hits
   trace --mountpoint DIR [--since UNIX_MS]
                                          Files read since the mount (or since UNIX_MS), in
                                          first-access order, one path a line: a prefetch list
@@ -73,8 +75,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'metrics': {
       const what = rest[0] ?? 'fs';
-      const path = { fs: '/api/v1/metrics', cache: '/api/v1/metrics/blobcache', fsstats: '/api/v1/metrics', backend: '/api/v1/metrics/backend', blobcache: '/api/v1/metrics/blobcache', files: '/api/v1/metrics/files', pattern: '/api/v1/metrics/pattern', inflight: '/api/v1/metrics/inflight' }[what];
-      if (!path) throw new UsageError('ERR_USAGE', `unknown metrics "${what}" (fs, backend, blobcache, files, pattern, inflight)`);
+      const path = { fs: '/api/v1/metrics', cache: '/api/v1/metrics/blobcache', fsstats: '/api/v1/metrics', backend: '/api/v1/metrics/backend', blobcache: '/api/v1/metrics/blobcache', files: '/api/v1/metrics/files', pattern: '/api/v1/metrics/pattern', inflight: '/api/v1/metrics/inflight', startup: '/api/v1/metrics/startup' }[what];
+      if (!path) throw new UsageError('ERR_USAGE', `unknown metrics "${what}" (fs, backend, blobcache, files, pattern, inflight, startup)`);
       const b = await apiCall(sock, 'GET', `${path}${idq}`);
       out(b, () => Array.isArray(b) ? list(b as Array<Record<string, unknown>>) : table(Object.entries(b as Record<string, unknown>)));
       return 0;

@@ -24,7 +24,7 @@ import type { Logger } from '../../util/logger.js';
 import type { ChunkRecord } from '../../format/v6/chunk-record.js';
 import type { ChunkDecoder, DecodeResult } from '../../blob/chunk-decoder.js';
 import type { BlobBackend } from '../blob-backend.js';
-import type { BlobCacheMetrics, BlobCacheOptions, BlobInfo, CachedBlob } from '../blob-cache.js';
+import type { BlobCacheMetrics, BlobCacheOptions, BlobFetchStats, BlobInfo, CachedBlob } from '../blob-cache.js';
 import { openChunkMap, type ChunkStateMap } from './chunk-map.js';
 import { SyncCoalescer, preadExact, pwritevAll } from './file-io.js';
 import type { RecentChunks } from './recent-chunks.js';
@@ -95,6 +95,9 @@ export class FileCachedBlob implements CachedBlob {
   #chunkAt: ((index: number) => ChunkRecord | undefined) | undefined;
   #closed = false;
   readonly #listeners = new Set<(rec: ChunkRecord, data: Uint8Array) => void>();
+  readonly stats: BlobFetchStats = { requests: 0, bytes: 0, prefetchRequests: 0, prefetchBytes: 0, prefetchHits: 0, demandMisses: 0 };
+  /** Per chunk: 1 when prefetch brought it and no reader has asked for it yet. */
+  readonly #prefetched: Uint8Array;
 
   /** Open or create the cache files of `info` (synchronous, once per blob). */
   constructor(info: BlobInfo, backend: BlobBackend, ctx: CachedBlobContext) {
@@ -121,6 +124,7 @@ export class FileCachedBlob implements CachedBlob {
     }
     this.#dataFd = fd;
     this.#sync = new SyncCoalescer(fd, SYNC_DELAY_MS);
+    this.#prefetched = new Uint8Array(info.chunkCount);
   }
 
   /** Another opener of the same blob: remember its backend (used when the first one is closed). */
@@ -172,12 +176,17 @@ export class FileCachedBlob implements CachedBlob {
     chunks.forEach((rec, pos) => {
       if (this.#map.isReady(rec.index)) {
         m.hits++;
+        if (this.#prefetched[rec.index] === 1) {
+          this.#prefetched[rec.index] = 0;
+          this.stats.prefetchHits++;
+        }
         const held = recent.get(this.info.blobId, rec.index);
         if (held) out[pos] = Promise.resolve(held);
         else ready.push({ pos, rec });
         return;
       }
       m.misses++;
+      this.stats.demandMisses++;
       const f = this.#inflight.get(rec.index);
       if (f) out[pos] = f.promise;
       else {
@@ -270,6 +279,12 @@ export class FileCachedBlob implements CachedBlob {
     const length = spanOf(group);
     let raw: Uint8Array;
     m.inflight++;
+    this.stats.requests++;
+    this.stats.bytes += length;
+    if (background) {
+      this.stats.prefetchRequests++;
+      this.stats.prefetchBytes += length;
+    }
     try {
       raw = await this.#backendRead(start, length);
     } catch (e) {
@@ -301,7 +316,10 @@ export class FileCachedBlob implements CachedBlob {
       const r = decoded[i] as DecodeResult;
       if (r instanceof Uint8Array) {
         good.push({ rec, data: r, entry });
-        if (background) m.prefetchChunks++;
+        if (background) {
+          m.prefetchChunks++;
+          this.#prefetched[rec.index] = 1;
+        }
       } else {
         m.errors++;
         this.#ctx.logger.warn('blob cache: bad chunk', { blobId: id, chunk: rec.index, error: r.message });
@@ -358,7 +376,7 @@ export class FileCachedBlob implements CachedBlob {
     this.#tasks.add(durable);
   }
 
-  prefetch(chunks: readonly ChunkRecord[]): Promise<void> {
+  prefetch(chunks: readonly ChunkRecord[], options: { low?: boolean } = {}): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const want = chunks.filter((rec) => {
       this.#check(rec);
@@ -366,7 +384,7 @@ export class FileCachedBlob implements CachedBlob {
     });
     const limit = this.#ctx.options.prefetch.mergingSize;
     const groups = planFetches(want, { limit, canFetch: () => false });
-    return this.#ctx.queue.submit(groups.map((g) => () => this.#prefetchGroup(g, limit)));
+    return this.#ctx.queue.submit(groups.map((g) => () => this.#prefetchGroup(g, limit)), options.low === true);
   }
 
   /** One prefetch job: its chunks still missing, rate-limited, fetched one request at a time. */

@@ -1,5 +1,8 @@
 /**
- * A FIFO of background jobs run with at most `threads` at once (nydusd's prefetch workers).
+ * Two FIFOs of background jobs run with at most `threads` at once (nydusd's prefetch workers):
+ * prefetch lists first; low-priority jobs (background streaming of whole images) only when no
+ * list job waits, and on at most half the threads, so that a newly mounted image's start-up
+ * prefetch starts at once even while another image streams.
  * @module
  */
 
@@ -15,7 +18,10 @@ export class PrefetchQueue {
   readonly #threads: number;
   #queue: Queued[] = [];
   #head = 0;
+  #low: Queued[] = [];
+  #lowHead = 0;
   #running = 0;
+  #runningLow = 0;
   #closed = false;
 
   constructor(threads: number) {
@@ -30,24 +36,27 @@ export class PrefetchQueue {
 
   /** Jobs waiting. */
   get waiting(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length - this.#head + this.#low.length - this.#lowHead;
   }
 
-  /** Queue `jobs`; resolves when all of them finished (or were dropped by close). Job errors are swallowed. */
-  submit(jobs: readonly Job[]): Promise<void> {
+  /**
+   * Queue `jobs` (`low`: at low priority); resolves when all of them finished (or were dropped by
+   * close). Job errors are swallowed.
+   */
+  submit(jobs: readonly Job[], low = false): Promise<void> {
     if (this.#closed || jobs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       let left = jobs.length;
       const done = (): void => {
         if (--left === 0) resolve();
       };
-      for (const job of jobs) this.#queue.push({ job, done });
+      for (const job of jobs) (low ? this.#low : this.#queue).push({ job, done });
       this.#pump();
     });
   }
 
-  #pump(): void {
-    while (!this.#closed && this.#running < this.#threads && this.#head < this.#queue.length) {
+  #take(): { q: Queued; low: boolean } | undefined {
+    if (this.#head < this.#queue.length) {
       const q = this.#queue[this.#head] as Queued;
       this.#queue[this.#head] = undefined as never;
       this.#head++;
@@ -55,9 +64,31 @@ export class PrefetchQueue {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
+      return { q, low: false };
+    }
+    if (this.#lowHead < this.#low.length && this.#runningLow < Math.max(1, this.#threads >> 1)) {
+      const q = this.#low[this.#lowHead] as Queued;
+      this.#low[this.#lowHead] = undefined as never;
+      this.#lowHead++;
+      if (this.#lowHead > 1024 && this.#lowHead * 2 > this.#low.length) {
+        this.#low = this.#low.slice(this.#lowHead);
+        this.#lowHead = 0;
+      }
+      return { q, low: true };
+    }
+    return undefined;
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#running < this.#threads) {
+      const next = this.#take();
+      if (!next) return;
+      const { q, low } = next;
       this.#running++;
+      if (low) this.#runningLow++;
       void q.job().catch(() => undefined).finally(() => {
         this.#running--;
+        if (low) this.#runningLow--;
         q.done();
         this.#pump();
       });
@@ -67,9 +98,11 @@ export class PrefetchQueue {
   /** Drop the waiting jobs (their submit promises resolve); running ones finish. */
   close(): void {
     this.#closed = true;
-    const rest = this.#queue.slice(this.#head);
+    const rest = [...this.#queue.slice(this.#head), ...this.#low.slice(this.#lowHead)];
     this.#queue = [];
     this.#head = 0;
+    this.#low = [];
+    this.#lowHead = 0;
     for (const q of rest) q.done();
   }
 }

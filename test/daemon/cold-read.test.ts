@@ -1,0 +1,107 @@
+/**
+ * Cold reads with no prefetch list: once a mount's reads go quiet, the rest of the image streams
+ * in the background (cold_read.background_stream), so a full read afterwards needs no backend
+ * request; nydusctl metrics startup shows the mount's first-read latency, backend traffic and
+ * prefetch hits.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeMessyTree } from '../helpers/make-tree.js';
+import { compareTrees } from '../helpers/compare-tree.js';
+import { runCli, runCliText, tempDir, cleanupTempDir } from '../helpers/mounts.js';
+import { nydusdConfig, startNydusd, apiMount, type NydusdHandle } from '../helpers/nydusd.js';
+
+interface Startup {
+  backend_requests: number; backend_bytes: number; prefetch_requests: number; prefetch_hits: number; reads: number; bytes_read: number;
+  first_read_latency_ms: { count: number; counts: number[] }; background_stream: { begin_unix_ms: number; end_unix_ms: number };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('cold reads: background streaming and start-up metrics', () => {
+  let work: string;
+  let src: string;
+  let d: NydusdHandle;
+
+  before(async () => {
+    work = await tempDir(undefined, 'nydusd-coldread-test-');
+    src = path.join(work, 'src');
+    await makeMessyTree(src);
+    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', `${work}/image.boot`, '-D', `${work}/blobs`, src]);
+    assert.equal(r.code, 0, r.stderr.toString());
+    d = await startNydusd({ dir: work });
+  });
+  after(async () => {
+    await d?.stop();
+    await cleanupTempDir(work);
+  });
+
+  for (const driver of ['fusedev', 'erofs'] as const) {
+    test(`${driver}: after the reads go quiet the whole image streams in; a full read afterwards makes no backend request`, async () => {
+      const mnt = path.join(work, `mnt-${driver}`);
+      const cfg = nydusdConfig({
+        backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-${driver}`,
+        extra: { fs_driver: driver, cold_read: { background_stream: true, quiet_ms: 300 } },
+      });
+      assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
+      const q = `?id=${encodeURIComponent(mnt)}`;
+      try {
+        const first = fs.readdirSync(path.join(mnt)).find((n) => fs.statSync(path.join(mnt, n)).isFile());
+        if (first) fs.readFileSync(path.join(mnt, first));
+        const s = await waitFor('the background stream to end', async () => {
+          const b = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+          return b.background_stream.end_unix_ms > 0 ? b : undefined;
+        });
+        assert.ok(s.background_stream.begin_unix_ms > 0);
+        assert.ok(s.prefetch_requests > 0, 'the stream fetched through prefetch');
+        const before = s.backend_requests;
+        const diffs = await compareTrees(src, mnt);
+        assert.deepEqual(diffs, [], diffs.slice(0, 20).join('\n'));
+        const afterRead = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+        assert.equal(afterRead.backend_requests, before, 'the full read needed no backend request');
+        if (driver === 'fusedev') assert.ok(afterRead.bytes_read > 0 && afterRead.reads > 0, JSON.stringify(afterRead));
+        // (erofs: the daemon pushed the streamed chunks into the page cache, so reads never reach it.)
+        if (driver === 'fusedev') assert.ok(afterRead.prefetch_hits > 0, `reads found chunks the stream had brought: ${JSON.stringify(afterRead)}`);
+        if (driver === 'fusedev') assert.ok(afterRead.first_read_latency_ms.count > 0);
+        assert.equal(afterRead.first_read_latency_ms.counts.reduce((a, b) => a + b, 0), afterRead.first_read_latency_ms.count);
+        const ctl = await runCliText('nydusctl', ['--sock', d.sock, 'metrics', 'startup', '--id', mnt]);
+        assert.equal(ctl.code, 0, ctl.stderr);
+        assert.match(ctl.stdout, /first_read_latency_ms/);
+        assert.match(ctl.stdout, /prefetch_hits/);
+      } finally {
+        assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
+      }
+    });
+  }
+
+  test('with background_stream off nothing streams: a later full read fetches from the backend', async () => {
+    const mnt = path.join(work, 'mnt-off');
+    const cfg = nydusdConfig({
+      backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-off`,
+      extra: { cold_read: { background_stream: false, quiet_ms: 100 } },
+    });
+    assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
+    const q = `?id=${encodeURIComponent(mnt)}`;
+    try {
+      await new Promise((r) => setTimeout(r, 600));
+      const s = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+      assert.equal(s.background_stream.begin_unix_ms, 0);
+      assert.equal(s.backend_requests, 0);
+      assert.deepEqual(await compareTrees(src, mnt), []);
+      const t = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+      assert.ok(t.backend_requests > 0 && t.prefetch_requests === 0);
+    } finally {
+      assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
+    }
+  });
+});
