@@ -53,6 +53,8 @@ export interface MountSpec {
   source: string;
   /** nydusd JSON config text. */
   config: string;
+  /** Files to prefetch at mount (the API's `prefetch_files`), from a prefetch profile or label. */
+  prefetchFiles?: readonly string[];
 }
 
 /** A daemon being watched. */
@@ -220,7 +222,7 @@ export class DaemonManager {
     // A mount left by a dead daemon answers "Transport endpoint is not connected": take it away.
     if (await topMountAt(spec.mountpoint)) await unmountPath(spec.mountpoint);
     mkdirSync(spec.mountpoint, { recursive: true });
-    const r = await apiRequest(this.apiSocket, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(spec.mountpoint)}`, { source: spec.source, config: spec.config, fs_type: 'rafs' }, 60_000);
+    const r = await apiRequest(this.apiSocket, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(spec.mountpoint)}`, { source: spec.source, config: spec.config, fs_type: 'rafs', ...(spec.prefetchFiles?.length ? { prefetch_files: spec.prefetchFiles } : {}) }, 60_000);
     if (r.status >= 300) {
       const msg = (r.body as { message?: string } | undefined)?.message ?? JSON.stringify(r.body);
       throw new SnapshotError('ERR_NYDUS_IMAGE', `Cannot mount ${spec.source} at ${spec.mountpoint} with nydusd: ${msg}`);

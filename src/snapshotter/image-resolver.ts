@@ -18,6 +18,7 @@ import { fetchBootstrap, resolveManifest } from '../nydusify/image-parts.js';
 import type { ImageStore } from '../nydusify/image-store.js';
 import { ANNOTATION_NYDUS_BLOB, ANNOTATION_NYDUS_BOOTSTRAP, MEDIA_NYDUS_BLOB, type Manifest } from '../nydusify/oci-types.js';
 import { SnapshotError } from './snapshot-error.js';
+import { profileTargetOf, type ProfileTarget } from '../nydusify/profile/profile-registry.js';
 
 /** How to reach registries. */
 export interface RegistryAccessOptions {
@@ -125,6 +126,17 @@ export class ImageResolver {
     } catch (e) {
       throw new SnapshotError('ERR_NYDUS_IMAGE', `Cannot fetch the bootstrap ${layerDigest} of ${imageRef}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /**
+   * The manifest `imageRef` resolves to now (the Nydus one of our platform, for an index) as the
+   * subject of prefetch profiles, with the registry client and repository to look them up.
+   */
+  async profileTarget(imageRef: string, auth: string | undefined): Promise<{ target: ProfileTarget; manifest: Manifest }> {
+    const { store, ref } = await this.#store(imageRef, auth);
+    const m = await resolveManifest(store, ref.reference, { platform: this.#o.platform, nydus: true });
+    const client = (store.location as { client: RegistryClient }).client;
+    return { target: profileTargetOf(client, ref.repo, m.mediaType, m.digest, m.data.length), manifest: m.manifest };
   }
 
   /** Where nydusd reads the blobs of `imageRef`, with credentials. */

@@ -30,6 +30,7 @@ import type { DaemonManager, MountSpec } from './daemon-manager.js';
 import { nydusdConfigFor, type NydusdTemplate } from './nydusd-config.js';
 import { RafsImage } from '../image/rafs-image.js';
 import { fileSource } from '../image/byte-source.js';
+import { ProfileSource, templateAllowsPrefetch, type PrefetchChoice } from './profile-source.js';
 
 /** What the snapshotter is made of. */
 export interface SnapshotterOptions {
@@ -40,6 +41,8 @@ export interface SnapshotterOptions {
   /** nydusd config template (filled per image). */
   nydusdTemplate: NydusdTemplate;
   logger: Logger;
+  /** Prefetch lists of image mounts (per-container label, else the image's newest profile); default: one over `resolver`. */
+  profiles?: ProfileSource;
 }
 
 /** Where the bootstrap of a bootstrap snapshot is, under its `fs`. */
@@ -63,9 +66,11 @@ export class NydusSnapshotter {
   readonly #paths: LayerPaths;
   readonly #indexOff = overlayHasIndex();
   readonly #remoteInFlight = new Map<string, Promise<boolean>>();
+  readonly #profiles: ProfileSource;
 
   private constructor(o: SnapshotterOptions, store: MetadataStore) {
     this.#o = o;
+    this.#profiles = o.profiles ?? new ProfileSource({ resolver: o.resolver, logger: o.logger.child({ component: 'prefetch-profile' }) });
     this.#store = store;
     this.#log = o.logger;
     this.#paths = {
@@ -130,15 +135,29 @@ export class NydusSnapshotter {
     return out;
   }
 
-  async #mountSpec(bootstrap: SnapshotRecord): Promise<MountSpec> {
+  /**
+   * How nydusd mounts the image of `bootstrap`. A prefetch list (`prefetch`) replaces the
+   * image's own prefetch table: nydusd prefetches the listed files, in their order, and not the table.
+   */
+  async #mountSpec(bootstrap: SnapshotRecord, prefetch?: PrefetchChoice): Promise<MountSpec> {
     const layer = bootstrap.nydus as NydusLayer;
     const location = await this.#o.resolver.locate(layer.imageRef, layer.auth);
     const source = join(this.#paths.fsDir(bootstrap.id), BOOTSTRAP_PATH);
     return {
       mountpoint: this.imageMountpoint(bootstrap.id),
       source,
-      config: nydusdConfigFor(this.#o.nydusdTemplate, location, join(this.#o.root, 'cache'), this.#startupListed(source)),
+      config: nydusdConfigFor(this.#o.nydusdTemplate, location, join(this.#o.root, 'cache'), prefetch === undefined && this.#startupListed(source)),
+      ...(prefetch ? { prefetchFiles: prefetch.paths } : {}),
     };
+  }
+
+  /** The prefetch list for mounting the image of `bootstrap` for snapshot `r` (none when it is mounted already). */
+  async #prefetchFor(bootstrap: SnapshotRecord, r: SnapshotRecord): Promise<PrefetchChoice | undefined> {
+    if (this.#o.daemons.wanted().includes(this.imageMountpoint(bootstrap.id)) || !templateAllowsPrefetch(this.#o.nydusdTemplate)) return undefined;
+    const layer = bootstrap.nydus as NydusLayer;
+    const choice = await this.#profiles.forMount(layer.imageRef, layer.auth, layer.layerDigest, r.labels);
+    if (choice) this.#log.info('prefetching by list', { key: r.name, image: layer.imageRef, from: choice.from, paths: choice.paths.length });
+    return choice;
   }
 
   /** Whether the bootstrap's prefetch table names files other than the root (unreadable: assumed so). */
@@ -256,7 +275,7 @@ export class NydusSnapshotter {
         lowers.push(l.path);
         continue;
       }
-      const spec = await this.#mountSpec(l.bootstrap);
+      const spec = await this.#mountSpec(l.bootstrap, await this.#prefetchFor(l.bootstrap, r));
       await this.#o.daemons.mount(spec);
       lowers.push(spec.mountpoint);
     }
