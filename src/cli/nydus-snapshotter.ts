@@ -19,10 +19,15 @@ import { DaemonManager } from '../snapshotter/daemon-manager.js';
 import { NydusSnapshotter } from '../snapshotter/snapshotter.js';
 import { serveSnapshotter, type SnapshotterServer } from '../snapshotter/grpc-server.js';
 import { DEFAULT_NYDUSD_TEMPLATE, parseNydusdTemplate } from '../snapshotter/nydusd-config.js';
+import { TraceRecorder, readTraces } from '../snapshotter/trace-recorder.js';
 
 const HELP = `nydus-snapshotter - a containerd snapshotter that starts Nydus images lazily
 
 Usage: nydus-snapshotter [options]
+       nydus-snapshotter trace [--root DIR] [--raw] [--all] IMAGE_REF
+                              Print the newest start-up trace of a container of IMAGE_REF
+                              (as it was pulled) as a prefetch list, one path a line; --raw:
+                              the trace as JSON (times, bytes, byte ranges), --all: every kept one
 
 Options:
       --address <sock>        Unix socket to serve the snapshots API on
@@ -110,7 +115,30 @@ function ociArch(): string {
   return map[process.arch] ?? process.arch;
 }
 
+/** `nydus-snapshotter trace`: print a kept start-up trace. */
+function traceCommand(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { root: { type: 'string' }, raw: { type: 'boolean' }, all: { type: 'boolean' } } });
+  } catch (e) {
+    throw new UsageError('ERR_USAGE', `${(e as Error).message.split('\n')[0]} (see 'nydus-snapshotter --help')`);
+  }
+  const image = parsed.positionals[0];
+  if (image === undefined || parsed.positionals.length > 1) throw new UsageError('ERR_USAGE', 'usage: nydus-snapshotter trace [--root DIR] [--raw] [--all] IMAGE_REF');
+  const root = resolve(parsed.values.root ?? '/var/lib/containerd-nydus');
+  const traces = readTraces(resolve(root, 'traces'), image);
+  const chosen = parsed.values.all ? traces : traces.slice(0, 1);
+  if (parsed.values.raw) process.stdout.write(`${JSON.stringify(parsed.values.all ? chosen : chosen[0], null, 2)}\n`);
+  else {
+    const seen = new Set<string>();
+    const paths = chosen.flatMap((t) => t.files.map((f) => f.path)).filter((p) => !seen.has(p) && seen.add(p));
+    process.stdout.write(paths.length > 0 ? `${paths.join('\n')}\n` : '');
+  }
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'trace') return traceCommand(argv.slice(1));
   const s = settingsOf(argv);
   if (!s) return 0;
   const base = s.nydusdConfig !== undefined
@@ -131,13 +159,18 @@ async function main(argv: string[]): Promise<number> {
     dir: resolve(root, 'nydusd'), nydusdPath: s.nydusdPath, logLevel: s.logLevel === 'trace' ? 'debug' : s.logLevel,
     id: 'nydus-snapshotter-shared', logger,
   });
-  const snapshotter = await NydusSnapshotter.open({ root, resolver, daemons, nydusdTemplate: template, logger });
+  const traces = new TraceRecorder({
+    dir: resolve(root, 'traces'), logger: logger.child({ component: 'trace' }),
+    fetchTrace: (mp, since, max) => daemons.trace(mp, since, max),
+  });
+  const snapshotter = await NydusSnapshotter.open({ root, resolver, daemons, nydusdTemplate: template, logger, traces });
   let server: SnapshotterServer | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping', { reason: why });
       await server?.close();
+      await traces.close();
       await snapshotter.close();
       await resolver.close();
       await daemons.close({ stopDaemon: false });

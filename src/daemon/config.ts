@@ -49,7 +49,7 @@ export interface DaemonConfig {
 /** `cold_read` settings. */
 export interface ColdReadConfig {
   /**
-   * `background_stream` (default true): once the mount's reads have gone quiet for `quiet_ms`,
+   * `background_stream` (default false; the snapshotter's template turns it on): once the mount's reads have gone quiet for `quiet_ms`,
    * fetch the rest of its blobs in the background at prefetch priority (bounded by
    * fs_prefetch.bandwidth_rate), so later reads find everything local.
    */
@@ -135,7 +135,7 @@ export function parseDaemonConfig(text: string, where = 'config'): DaemonConfig 
     amplifyIo: num(top.amplify_io, 'amplify_io', 1 << 20, 0, MAX_SIZE),
     accessTrace: bool(top.access_trace, 'access_trace', true),
     coldRead: {
-      backgroundStream: bool(cr.background_stream, 'cold_read.background_stream', true),
+      backgroundStream: bool(cr.background_stream, 'cold_read.background_stream', false),
       quietMs: num(cr.quiet_ms, 'cold_read.quiet_ms', 3000, 0, 3_600_000),
       siblingFiles: bool(cr.sibling_files, 'cold_read.sibling_files', true),
       siblingMaxSize: num(cr.sibling_max_size, 'cold_read.sibling_max_size', 64 << 10, 0, MAX_SIZE),

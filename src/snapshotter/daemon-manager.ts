@@ -29,6 +29,7 @@ import { topMountAt, unmountPath } from '../fuse/mount.js';
 import type { Logger } from '../util/logger.js';
 import { SnapshotError } from './snapshot-error.js';
 import { processAlive } from '../util/process-alive.js';
+import type { TracedFile } from './trace-recorder.js';
 
 /** Options of the manager. */
 export interface DaemonManagerOptions {
@@ -308,6 +309,13 @@ export class DaemonManager {
         await unmountPath(mp).catch(() => undefined);
       }
     });
+  }
+
+  /** The files read on `mountpoint` since `sinceUnixMs`, in first-access order (GET /api/v1/metrics/trace). */
+  async trace(mountpoint: string, sinceUnixMs: number, maxFiles: number): Promise<TracedFile[]> {
+    const r = await apiRequest(this.apiSocket, 'GET', `/api/v1/metrics/trace?id=${encodeURIComponent(mountpoint)}&since_unix_ms=${Math.floor(sinceUnixMs)}&max_files=${maxFiles}`);
+    if (r.status !== 200 || !Array.isArray(r.body)) throw new SnapshotError('ERR_NYDUS_IMAGE', `Cannot read nydusd's trace of ${mountpoint}: status ${r.status}`);
+    return r.body as TracedFile[];
   }
 
   /** nydusd's backend metrics of one mount (GET /api/v1/metrics/backend). */

@@ -14,9 +14,10 @@ export type NydusdTemplate = Readonly<Record<string, unknown>>;
 
 /**
  * The template used without `--nydusd-config`: registry backend, blobcache, and prefetch of the
- * start-up files an image's prefetch table lists (8 threads, 4 MiB requests), never of a whole
- * image (see nydusdConfigFor): layers are fetched only as far as containers read them, or as the
- * image declares its start-up needs.
+ * start-up files an image's prefetch table (or prefetch profile) lists (8 threads, 4 MiB
+ * requests), never of a whole image at mount (see nydusdConfigFor). Once an image's reads have
+ * been quiet for 5 s (its containers have started), the rest of it streams in at low priority
+ * (`cold_read.background_stream`), so that later reads find it local.
  */
 export const DEFAULT_NYDUSD_TEMPLATE: NydusdTemplate = {
   device: {
@@ -26,6 +27,7 @@ export const DEFAULT_NYDUSD_TEMPLATE: NydusdTemplate = {
   mode: 'direct', digest_validate: false, enable_xattr: true, iostats_files: false, access_pattern: false,
   latest_read_files: false, amplify_io: 1048576,
   fs_prefetch: { enable: true, threads_count: 8, merging_size: 4 << 20, bandwidth_rate: 0, prefetch_all: false },
+  cold_read: { background_stream: true, quiet_ms: 5000 },
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -31,6 +31,7 @@ import { nydusdConfigFor, type NydusdTemplate } from './nydusd-config.js';
 import { RafsImage } from '../image/rafs-image.js';
 import { fileSource } from '../image/byte-source.js';
 import { ProfileSource, templateAllowsPrefetch, type PrefetchChoice } from './profile-source.js';
+import type { TraceRecorder } from './trace-recorder.js';
 
 /** What the snapshotter is made of. */
 export interface SnapshotterOptions {
@@ -41,6 +42,8 @@ export interface SnapshotterOptions {
   /** nydusd config template (filled per image). */
   nydusdTemplate: NydusdTemplate;
   logger: Logger;
+  /** Records the start-up trace of every container made on a Nydus image (none: not recorded). */
+  traces?: TraceRecorder;
   /** Prefetch lists of image mounts (per-container label, else the image's newest profile); default: one over `resolver`. */
   profiles?: ProfileSource;
 }
@@ -286,6 +289,10 @@ export class NydusSnapshotter {
     const r = await this.#createSnapshot(kind, key, parent, labels, async () => undefined);
     try {
       const lowers = await this.#lowerPaths(r);
+      if (kind === 'active' && this.#o.traces) {
+        const b = this.#bootstrapUnder(r);
+        if (b?.nydus) this.#o.traces.start(b.nydus.imageRef, key, this.imageMountpoint(b.id));
+      }
       const top = lowers[0];
       if (top !== undefined) {
         // The root directory of the overlay is the upper one: give it the owner of the layer below, as containerd does.

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { apiRequest } from '../../src/api/api-client.js';
 import { DEFAULT_NYDUSD_TEMPLATE } from '../../src/snapshotter/nydusd-config.js';
-import { cleanupTempDir, run, runCli, tempDir } from '../helpers/mounts.js';
+import { REPO_ROOT, cleanupTempDir, run, runCli, tempDir } from '../helpers/mounts.js';
 import { buildOciImage, busyboxRootfs, pushImage } from '../helpers/oci-image.js';
 import { startRegistry, type StartedRegistry } from '../helpers/registry.js';
 import { prngBytes } from '../helpers/make-tree.js';
@@ -223,6 +223,18 @@ describe('nydus-snapshotter with containerd', { timeout: 300_000 }, () => {
     const out = await ctr(runArgs(nydusRef, 'c1', ['sh', '-c', 'sha256sum /app/json/decoder.py; ls /app; echo written >/app/new.txt; mkdir /made']));
     assert.match(out, new RegExp(`^${want}  /app/json/decoder.py$`, 'm'));
     assert.match(out, /^asyncio\ndata\nemail\nhttp\njson$/m);
+
+    // The snapshotter kept c1's start-up trace once its reads went quiet: a prefetch list.
+    let trace = '';
+    for (let k = 0; k < 100 && !trace.includes('/app/json/decoder.py'); k++) {
+      const t = await run(path.join(REPO_ROOT, 'bin/nydus-snapshotter'), ['trace', '--root', sroot, nydusRef]);
+      trace = t.stdout.toString();
+      if (!trace.includes('/app/json/decoder.py')) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(trace.split('\n').includes('/app/json/decoder.py'), `trace of c1: ${trace}`);
+    const none = await run(path.join(REPO_ROOT, 'bin/nydus-snapshotter'), ['trace', '--root', sroot, 'example.invalid/none:1']);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr.toString(), /Cannot find a start-up trace of example\.invalid\/none:1/);
 
     // The container still exists (no --rm): its image stays mounted, its writes are in its upper dir.
     const mnt = (await served())[0];
