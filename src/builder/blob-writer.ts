@@ -129,6 +129,29 @@ export class BlobWriter {
     return rec;
   }
 
+  /**
+   * Add one chunk as it is already stored elsewhere (`stored` is the chunk compressed with this
+   * blob's compressor when `compressed`, else the raw data) whose uncompressed data of `size`
+   * bytes has digest `d`; the caller has verified `d`. A chunk with the same digest already in
+   * this blob is shared. Used to copy chunks between blobs without compressing them again.
+   */
+  addStoredChunk(stored: Uint8Array, compressed: boolean, size: number, d: Uint8Array, fileOffset: number): ChunkRecord {
+    const key = Buffer.from(d.buffer, d.byteOffset, 32).toString('latin1');
+    this.stats.chunkRefs++;
+    this.stats.logicalBytes += size;
+    const hit = this.#dedup.get(key);
+    if (hit && hit.uncompressedSize === size) return hit;
+    const rec = this.#newRecord(d, stored.length, compressed, size, fileOffset);
+    this.#write(stored);
+    this.#uncompressedPos += alignUp(size, 4096);
+    this.records.push(rec);
+    this.#dedup.set(key, rec);
+    this.stats.chunks++;
+    this.stats.uniqueBytes += size;
+    this.stats.compressedBytes += stored.length;
+    return rec;
+  }
+
   /** Keep a deferred chunk's compressed data in the spool; its record is placed by #placeDeferred. */
   #park(key: string, d: Uint8Array, stored: Uint8Array, compressed: boolean, size: number, fileOffset: number, rank: number): ChunkRecord {
     if (!this.#spool) {

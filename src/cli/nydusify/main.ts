@@ -20,6 +20,7 @@ import { parseSize, readStdin, runTool, str, type CommandSpec } from '../cli-arg
 import { parsePrefetchPatterns } from '../nydus-image/create-command.js';
 import { createProgress } from './progress.js';
 import { profileCommand } from './profile-command.js';
+import { optimizeCommand } from './optimize-command.js';
 
 /** Flags every command that talks to registries takes. */
 const REGISTRY_OPTIONS: CommandSpec['options'] = {
@@ -194,4 +195,4 @@ const copyCommand: CommandSpec = {
   },
 };
 
-await runTool('nydusify', 'convert, check, mount and copy Nydus images; manage their prefetch profiles', [convertCommand, checkCommand, mountCommand, copyCommand, profileCommand], process.argv.slice(2));
+await runTool('nydusify', 'convert, check, mount and copy Nydus images; manage their prefetch profiles', [convertCommand, checkCommand, mountCommand, copyCommand, optimizeCommand, profileCommand], process.argv.slice(2));
