@@ -185,13 +185,13 @@ export class Daemon {
       this.#dummyDir ??= mkdtempSync(`${tmpdir()}/nydusd-dummycache-`);
       dir = this.#dummyDir;
     }
-    const key = `${dir}|${config.digestValidate}|${config.amplifyIo}`;
+    const key = `${dir}|${config.digestValidate}|${config.amplifyIo}|${config.coldRead.adaptiveAmplify}`;
     let m = this.#caches.get(key);
     if (!m) {
       m = createBlobCacheManager({
-        workDir: dir, validate: config.digestValidate, amplifyIo: config.amplifyIo,
+        workDir: dir, validate: config.digestValidate, amplifyIo: config.amplifyIo, adaptiveAmplify: config.coldRead.adaptiveAmplify,
         prefetch: { threads: config.prefetch.threads, mergingSize: config.prefetch.mergingSize, bandwidthRate: config.prefetch.bandwidthRate },
-      });
+      }, { logger: this.#logger.child({ component: 'blobcache', workDir: dir }) });
       this.#caches.set(key, m);
     }
     return m;
@@ -253,7 +253,8 @@ export class Daemon {
         const trace = req.config.accessTrace ? new AccessTrace() : undefined;
         const firstRead = new FirstReadLatency();
         const fs = new RafsFs({
-          image, blobs, metrics, ...(trace ? { trace } : {}), firstRead, enableXattr: req.config.enableXattr, statelessOpen: true,
+          image, blobs, metrics, ...(trace ? { trace } : {}), firstRead,
+          ...(req.config.coldRead.siblingFiles ? { siblingMaxSize: req.config.coldRead.siblingMaxSize } : {}), enableXattr: req.config.enableXattr, statelessOpen: true,
           defaultUid: process.geteuid?.() ?? 0, defaultGid: process.getegid?.() ?? 0,
         });
         let kernel: MountedImage['kernel'];

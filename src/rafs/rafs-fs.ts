@@ -30,6 +30,12 @@ export interface RafsFsOptions {
   trace?: AccessTrace;
   /** Where the latency of each file's first read is counted. */
   firstRead?: FirstReadLatency;
+  /**
+   * `cold_read.sibling_files`: when a file of at most this many bytes misses the cache, the
+   * missing chunks of the other files of at most this size in its directory that lie within the
+   * request's reach in the same blob come in the same requests (undefined: off).
+   */
+  siblingMaxSize?: number;
   /** Serve xattrs (`enable_xattr`); when off, xattr requests answer ENOSYS as nydusd does. */
   enableXattr: boolean;
   /** Answer OPEN with ENOSYS so that the kernel stops sending OPEN/RELEASE (see open). */
@@ -51,6 +57,15 @@ const DEFAULT_TIMEOUT = 3600;
 const READDIR_BATCH = 256;
 /** Files whose chunk indexes are kept between READs (see #recentChunks). */
 const RECENT_CHUNK_MAPS = 64;
+/** Directories whose small files are remembered for sibling fetches. */
+const SIBLING_DIRS = 64;
+/** Directories with more entries than this are not looked through for siblings. */
+const SIBLING_MAX_ENTRIES = 4096;
+/** How far from a missing chunk (compressed bytes, each way) a sibling may lie. */
+const SIBLING_REACH = 1 << 20;
+
+/** The one-chunk small files of a directory, by blob. */
+type Siblings = Map<number, ChunkRecord[]>;
 
 /** Map any error to a positive errno (EIO unless it carries one). */
 export function errnoOf(e: unknown): number {
@@ -73,6 +88,8 @@ export class RafsFs implements FileSystem {
   readonly #recentChunks = new Map<number, ChunkIndex[]>();
   /** nid → parent nid and name, for paths in metrics (kept only when metrics need paths). */
   readonly #names = new Map<number, { parent: number; name: string }>();
+  /** Small files of recently read directories (see #siblingsOf). */
+  readonly #siblings = new Map<number, Siblings>();
   #nextFh = 1;
   readonly #entryTimeout: number;
   readonly #attrTimeout: number;
@@ -243,9 +260,11 @@ export class RafsFs implements FileSystem {
         list.push(w);
         byBlob.set(w.blob, list);
       }
+      const along = this.#alongWith(i, want);
       await Promise.all([...byBlob].map(async ([b, list]) => {
         const blob = this.#o.blobs[b] as CachedBlob;
-        const got = await blob.readChunks(list.map((x) => x.rec));
+        const extra = along?.get(b);
+        const got = await blob.readChunks(list.map((x) => x.rec), undefined, extra ? { alongWith: extra } : {});
         list.forEach((x, n) => datas.set(x.k, got[n] as Uint8Array));
       }));
       const out: Uint8Array[] = [];
@@ -261,6 +280,62 @@ export class RafsFs implements FileSystem {
       if (t0 >= 0) this.#o.firstRead?.record(performance.now() - t0);
       return out;
     });
+  }
+
+  /**
+   * For a small file whose chunk is missing: the small files of its directory near it in the same
+   * blob, to fetch in the same requests (by blob index). Needs the file's directory, known from
+   * the lookups that found it (names are kept when the access trace is on).
+   */
+  #alongWith(i: InodeInfo, want: ReadonlyArray<{ rec: ChunkRecord; blob: number }>): Siblings | undefined {
+    const max = this.#o.siblingMaxSize;
+    const w = want[0];
+    if (max === undefined || want.length !== 1 || !w || i.size > max) return undefined;
+    const blob = this.#o.blobs[w.blob] as CachedBlob;
+    if (blob.isReady(w.rec.index)) return undefined;
+    const parent = this.#names.get(i.nid)?.parent;
+    if (parent === undefined) return undefined;
+    const cands = (this.#siblingsOf(parent, max).get(w.blob) ?? []).filter((r) => r.index !== w.rec.index
+      && Math.abs(r.compressedOffset - w.rec.compressedOffset) <= SIBLING_REACH);
+    // Only the siblings that touch the missing chunk, directly or through each other, in the
+    // blob: they come in the same request instead of requests of their own.
+    const byStart = new Map(cands.map((r) => [r.compressedOffset, r]));
+    const byEnd = new Map(cands.map((r) => [r.compressedOffset + r.compressedSize, r]));
+    const near: ChunkRecord[] = [];
+    for (let r = byEnd.get(w.rec.compressedOffset); r && near.length < 256; r = byEnd.get(r.compressedOffset)) near.push(r);
+    for (let r = byStart.get(w.rec.compressedOffset + w.rec.compressedSize); r && near.length < 512; r = byStart.get(r.compressedOffset + r.compressedSize)) near.push(r);
+    const missing = near.filter((r) => !blob.isReady(r.index));
+    return missing.length > 0 ? new Map([[w.blob, missing]]) : undefined;
+  }
+
+  /** The one-chunk files of at most `max` bytes in directory `dirNid`, by blob (remembered for a few directories). */
+  #siblingsOf(dirNid: number, max: number): Siblings {
+    let s = this.#siblings.get(dirNid);
+    if (s) return s;
+    s = new Map();
+    try {
+      const dir = this.image.inode(dirNid);
+      let n = 0;
+      for (const d of this.image.dirents(dir)) {
+        if (++n > SIBLING_MAX_ENTRIES) { s = new Map(); break; }
+        if (d.fileType !== 1) continue;
+        const f = this.image.inode(d.nid);
+        if ((f.mode & S_IFMT) !== S_IFREG || f.size === 0 || f.size > max || f.size > this.image.ext.chunkSize) continue;
+        const c = this.image.chunkIndexes(f)[0];
+        if (!c) continue;
+        const list = s.get(c.blobIndex) ?? [];
+        list.push(this.image.chunkRecord(c));
+        s.set(c.blobIndex, list);
+      }
+    } catch {
+      s = new Map();
+    }
+    if (this.#siblings.size >= SIBLING_DIRS) {
+      const oldest = this.#siblings.keys().next().value;
+      if (oldest !== undefined) this.#siblings.delete(oldest);
+    }
+    this.#siblings.set(dirNid, s);
+    return s;
   }
 
   #chunksOf(i: InodeInfo): ChunkIndex[] {

@@ -35,6 +35,11 @@ export interface BlobCacheOptions {
   validate: boolean;
   /** Merge adjacent missing chunks into one backend request up to this many bytes (`amplify_io`). */
   amplifyIo: number;
+  /**
+   * Size amplification from the backend's measured bandwidth × round-trip time, within
+   * [amplifyIo / 4, amplifyIo × 4] (`cold_read.adaptive_amplify`; default false).
+   */
+  adaptiveAmplify?: boolean;
   /** Background prefetch (`fs_prefetch`). */
   prefetch: {
     /** Concurrent prefetch requests (`threads_count`). */
@@ -62,6 +67,15 @@ export interface BlobCacheMetrics {
   inflight: number;
 }
 
+/** Options of CachedBlob.readChunks. */
+export interface ReadChunksOptions {
+  /**
+   * Chunks to fetch in the same requests when they are missing and not in flight (e.g. the small
+   * files next to the one read); not waited for, and not returned.
+   */
+  alongWith?: readonly ChunkRecord[];
+}
+
 /** What one blob fetched (for a mount's metrics: the sum over its blobs). */
 export interface BlobFetchStats {
   /** Backend requests made, and compressed bytes they brought. */
@@ -87,7 +101,7 @@ export interface CachedBlob {
    * readers ask at the same time), decompressed, verified when validation is on, and written to
    * the cache file. A chunk that cannot be fetched or verified rejects with an EIO error.
    */
-  readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal): Promise<Uint8Array[]>;
+  readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal, options?: ReadChunksOptions): Promise<Uint8Array[]>;
   /**
    * Fetch chunks into the cache in the background (lower priority than readChunks; with `low`,
    * also lower than other prefetch: background streaming).

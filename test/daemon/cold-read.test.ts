@@ -12,6 +12,8 @@ import { makeMessyTree } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
 import { runCli, runCliText, tempDir, cleanupTempDir } from '../helpers/mounts.js';
 import { nydusdConfig, startNydusd, apiMount, type NydusdHandle } from '../helpers/nydusd.js';
+import { prngBytes } from '../helpers/make-tree.js';
+import { LinkEstimator } from '../../src/storage/cache/link-estimator.js';
 
 interface Startup {
   backend_requests: number; backend_bytes: number; prefetch_requests: number; prefetch_hits: number; reads: number; bytes_read: number;
@@ -27,6 +29,74 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 6
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('LinkEstimator', () => {
+  test('amplify() is bandwidth × round trip, within [base / 4, base × 4], base until measured', () => {
+    const l = new LinkEstimator();
+    assert.equal(l.amplify(1 << 20), 1 << 20);
+    l.sample(4096, 20);
+    assert.equal(l.rttMs, 20);
+    assert.equal(l.amplify(1 << 20), 1 << 20, 'no bandwidth yet');
+    // 1 MiB in 20 ms + 20 ms: 52429 bytes/ms; × 20 ms ≈ 1 MiB.
+    l.sample(1 << 20, 40);
+    assert.equal(l.amplify(1 << 20), Math.round((((1 << 20) / 20) * 20) / 65536) * 65536);
+    l.sample(1 << 20, 24);
+    assert.ok(l.amplify(1 << 20) > 1 << 20, 'a faster link brings more per miss');
+    assert.equal(l.amplify(0), 0, 'amplification off stays off');
+    const fast = new LinkEstimator();
+    fast.sample(4096, 0.3);
+    fast.sample(1 << 20, 3.3);
+    assert.equal(fast.amplify(1 << 20), 1 << 18, 'a local link keeps a quarter of amplify_io');
+  });
+});
+
+describe('cold reads: sibling files', () => {
+  let work: string;
+  let src: string;
+  let d: NydusdHandle;
+
+  before(async () => {
+    work = await tempDir(undefined, 'nydusd-siblings-test-');
+    src = path.join(work, 'src');
+    fs.mkdirSync(path.join(src, 'a'), { recursive: true });
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, 'a', `s${String(i).padStart(2, '0')}`), prngBytes(`s${i}`, 2000 + i * 50));
+    fs.mkdirSync(path.join(src, 'b'));
+    fs.writeFileSync(path.join(src, 'b/big'), prngBytes('big', 3 << 20));
+    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', `${work}/image.boot`, '-D', `${work}/blobs`, src]);
+    assert.equal(r.code, 0, r.stderr.toString());
+    d = await startNydusd({ dir: work });
+  });
+  after(async () => {
+    await d?.stop();
+    await cleanupTempDir(work);
+  });
+
+  for (const on of [true, false]) {
+    test(`sibling_files ${on ? 'on: reading the last small file of a directory brings the others in the same request' : 'off: the others are fetched when read'}`, async () => {
+      const mnt = path.join(work, `mnt-${on}`);
+      const cfg = nydusdConfig({
+        backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-${on}`,
+        extra: { cold_read: { sibling_files: on, adaptive_amplify: false } },
+      });
+      assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
+      const q = `?id=${encodeURIComponent(mnt)}`;
+      try {
+        assert.ok(fs.readFileSync(path.join(mnt, 'a/s19')).equals(fs.readFileSync(path.join(src, 'a/s19'))));
+        const one = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+        assert.equal(one.backend_requests, 1);
+        for (let i = 0; i < 19; i++) {
+          const n = `a/s${String(i).padStart(2, '0')}`;
+          assert.ok(fs.readFileSync(path.join(mnt, n)).equals(fs.readFileSync(path.join(src, n))), n);
+        }
+        const all = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
+        if (on) assert.equal(all.backend_requests, 1, 'the siblings came with the first request');
+        else assert.ok(all.backend_requests > 1, `without siblings the earlier files need requests of their own (${all.backend_requests})`);
+      } finally {
+        assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
+      }
+    });
+  }
+});
 
 describe('cold reads: background streaming and start-up metrics', () => {
   let work: string;

@@ -19,12 +19,14 @@
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { BackendError, FormatError, NydusError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { ChunkRecord } from '../../format/v6/chunk-record.js';
 import type { ChunkDecoder, DecodeResult } from '../../blob/chunk-decoder.js';
 import type { BlobBackend } from '../blob-backend.js';
-import type { BlobCacheMetrics, BlobCacheOptions, BlobFetchStats, BlobInfo, CachedBlob } from '../blob-cache.js';
+import type { BlobCacheMetrics, BlobCacheOptions, BlobFetchStats, BlobInfo, CachedBlob, ReadChunksOptions } from '../blob-cache.js';
+import type { LinkEstimator } from './link-estimator.js';
 import { openChunkMap, type ChunkStateMap } from './chunk-map.js';
 import { SyncCoalescer, preadExact, pwritevAll } from './file-io.js';
 import type { RecentChunks } from './recent-chunks.js';
@@ -50,6 +52,8 @@ export interface CachedBlobContext {
   recent: RecentChunks;
   /** Decompresses and verifies fetched chunks (on worker threads). */
   decoder: ChunkDecoder;
+  /** Round trip and bandwidth of the backend, from the fetches' own timings. */
+  link: LinkEstimator;
 }
 
 /** How long chunk writes wait to share one fdatasync (the chunk map follows the sync). */
@@ -163,7 +167,13 @@ export class FileCachedBlob implements CachedBlob {
 
   #fetchable = (index: number): boolean => !this.#map.isReady(index) && !this.#inflight.has(index);
 
-  async readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal): Promise<Uint8Array[]> {
+  /** Bytes a demand fetch may grow to (amplify_io, or measured: see LinkEstimator). */
+  #amplify(): number {
+    const o = this.#ctx.options;
+    return o.adaptiveAmplify ? this.#ctx.link.amplify(o.amplifyIo) : o.amplifyIo;
+  }
+
+  async readChunks(chunks: readonly ChunkRecord[], signal?: AbortSignal, options: ReadChunksOptions = {}): Promise<Uint8Array[]> {
     if (this.#closed) throw this.#closedError();
     if (signal?.aborted) throw new BackendError('ERR_ABORTED', `Cannot read blob ${this.info.blobId}: aborted`, { errno: EINTR, cause: signal.reason });
     for (const rec of chunks) this.#check(rec);
@@ -195,7 +205,15 @@ export class FileCachedBlob implements CachedBlob {
       }
     });
     if (toFetch.length > 0) {
-      for (const g of planFetches(toFetch, { limit: this.#ctx.options.amplifyIo, chunkAt: this.#chunkAt, canFetch: this.#fetchable })) this.#startFetch(g, false);
+      const along = (options.alongWith ?? []).filter((rec) => {
+        try {
+          this.#check(rec);
+        } catch {
+          return false;
+        }
+        return this.#fetchable(rec.index) && !toFetch.includes(rec);
+      });
+      for (const g of planFetches([...toFetch, ...along], { limit: this.#amplify(), chunkAt: this.#chunkAt, canFetch: this.#fetchable })) this.#startFetch(g, false);
       for (const { pos, rec } of missingPos) out[pos] = (this.#inflight.get(rec.index) as Inflight).promise;
     }
     for (const { pos, data } of this.#readReady(ready)) out[pos] = data;
@@ -285,8 +303,10 @@ export class FileCachedBlob implements CachedBlob {
       this.stats.prefetchRequests++;
       this.stats.prefetchBytes += length;
     }
+    const t0 = performance.now();
     try {
       raw = await this.#backendRead(start, length);
+      this.#ctx.link.sample(length, performance.now() - t0);
     } catch (e) {
       m.errors += group.length;
       const code = e instanceof NydusError ? e.code : 'ERR_BACKEND_IO';

@@ -13,6 +13,7 @@ import { FileCachedBlob, type CachedBlobContext } from './cached-blob.js';
 import { PrefetchQueue } from './prefetch-queue.js';
 import { createRateLimiter, systemClock, type Clock } from './rate-limiter.js';
 import { RecentChunks } from './recent-chunks.js';
+import { LinkEstimator } from './link-estimator.js';
 import { createChunkDecoder, type ChunkDecoder } from '../../blob/chunk-decoder.js';
 
 /** Collaborators of the cache (all optional). */
@@ -64,6 +65,7 @@ class FileCacheManager implements BlobCacheManager {
       limiter: createRateLimiter(o.prefetch.bandwidthRate, deps.clock ?? systemClock),
       recent: new RecentChunks(RECENT_CHUNKS_BUDGET),
       decoder: deps.decoder ?? createChunkDecoder(),
+      link: new LinkEstimator(),
     };
   }
 
