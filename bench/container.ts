@@ -6,8 +6,8 @@
  * Images of about 100 MiB, 500 MiB and 2 GiB are built like bench:coldstart's: real files of
  * /usr/lib and /usr/share hard-linked into three layer directories, plus a busybox-static layer
  * (/bin/busybox, sh, cat, xargs, wc) at the bottom and an application layer on top with
- * /app/start.sh (the image's command) and /app/startup.list (the start-up set, a fixed choice of
- * files making ~5% of the bytes, NUL-separated). start.sh reads the start-up set
+ * /app/start.sh (the image's command) and /app/startup.list (the start-up set: the same files,
+ * about 5 MiB, at every size, NUL-separated). start.sh reads the start-up set
  * (`xargs -0 -P4 -n32 cat | wc -c`, as bench:coldstart reads it) and prints `READY <bytes>`.
  * The OCI image (gzip layers) is pushed to a local docker-registry with skopeo and converted
  * there by bin/nydusify with the start-up list (and busybox, start.sh, the list) as
@@ -38,12 +38,10 @@
  *
  * Usage: npm run bench:container      (BENCH_SIZES=100,500,2048 in MiB to change the sizes)
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { apiRequest } from '../src/api/api-client.js';
 import { DEFAULT_NYDUSD_TEMPLATE } from '../src/snapshotter/nydusd-config.js';
 import { cleanupTempDir, run, runCli } from '../test/helpers/mounts.js';
 import { buildOciImage, busyboxRootfs, pushImage } from '../test/helpers/oci-image.js';
@@ -52,8 +50,8 @@ import {
   mountsUnder, startContainerd, startNydusSnapshotter, stopNydusd,
   type StartedContainerd, type StartedSnapshotter,
 } from '../test/helpers/containerd.js';
-import { RegistryClient } from '../src/registry/registry-client.js';
-import { MiB, collectFiles, dropCaches, fmtMiB, fmtS, launcherMode, planImage, type SrcFile } from './bench-images.js';
+import { cleanupMark, defer, fsTypesUnder, manifestOf, nydusdBackendMetrics, runUntilReady, unwindOnSignals, unwindTo } from './bench-run.js';
+import { FLAT_GROWTH, MiB, collectFiles, dropCaches, linkIntoLayers, fmtMiB, fmtS, launcherMode, planImage, type SrcFile } from './bench-images.js';
 
 const SIZES_MIB = (process.env['BENCH_SIZES'] ?? '100,500,2048').split(',').map(Number);
 const LAYERS = 3;
@@ -64,57 +62,11 @@ const START_SH = '#!/bin/sh\nn=$(xargs -0 -P4 -n32 cat < /app/startup.list | wc 
 /** Targets of the issue. */
 const TARGET_SPEEDUP = 5;
 const TARGET_SPEEDUP_AT_MIB = 2048;
-/** "Nearly flat": Nydus time grows at most this much from the smallest to the largest image. */
-const FLAT_GROWTH = 2;
 
 const log = (s: string): void => { process.stderr.write(`[container] ${s}\n`); };
 
 // ---------------------------------------------------------------------------------------------
-// Cleanup: a stack of steps, unwound in reverse by the code that pushed them or on a signal.
-
-interface CleanupStep { what: string; fn: () => Promise<void> }
-const cleanupStack: CleanupStep[] = [];
-
-function defer(what: string, fn: () => Promise<void>): void {
-  cleanupStack.push({ what, fn });
-}
-
-/** Run the steps pushed after `mark`, newest first; a failing step is logged and the rest still run. */
-async function unwindTo(mark: number): Promise<void> {
-  while (cleanupStack.length > mark) {
-    const step = cleanupStack.pop() as CleanupStep;
-    try {
-      await step.fn();
-    } catch (e) {
-      log(`cleanup (${step.what}) failed: ${(e as Error).message}`);
-    }
-  }
-}
-
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    log(`${sig}: stopping everything`);
-    void unwindTo(0).finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The images
-
-interface Manifest { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number; annotations?: Record<string, string> }> }
-
-async function manifestOf(host: string, repo: string): Promise<Manifest> {
-  const c = new RegistryClient(host, { plainHttp: true });
-  try {
-    return JSON.parse(Buffer.from((await c.getManifest(repo, '1')).data).toString()) as Manifest;
-  } finally {
-    await c.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Measuring
-
 
 /** Requests and response bytes in the registry's access log (combined format) after byte `from`. */
 function registryTraffic(logFile: string, from: number): { requests: number; bytes: number } {
@@ -126,39 +78,6 @@ function registryTraffic(logFile: string, from: number): { requests: number; byt
     bytes += Number(m[1]);
   }
   return { requests, bytes };
-}
-
-/**
- * `ctr run` (args after `ctr -a ADDRESS`); resolves with the time `READY <n>` appeared (ms since
- * `t0`) and n, after ctr exited 0. `onReady` runs as soon as the line is seen, while the
- * container still exists.
- */
-function runUntilReady(cd: StartedContainerd, args: readonly string[], t0: number, onReady: () => Promise<void>): Promise<{ readyAt: number; readBytes: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ctr', ['-a', cd.address, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let ready: { readyAt: number; readBytes: number } | undefined;
-    let hook: Promise<void> = Promise.resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30 * 60_000);
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /^READY (\d+)$/m.exec(out);
-      if (m && !ready) {
-        ready = { readyAt: performance.now() - t0, readBytes: Number(m[1]) };
-        hook = onReady();
-      }
-    });
-    child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      hook.then(() => {
-        if (code !== 0 || !ready) reject(new Error(`Cannot run the container: ctr ${args.join(' ')} ended (${signal ?? `exit ${code}`}) ${ready ? 'with' : 'without'} a READY line:\n${out}\n${err}`));
-        else resolve(ready);
-      }, reject);
-    });
-  });
 }
 
 /** The path a cold start takes. */
@@ -228,25 +147,11 @@ function erofsStateDirs(dir: string): string[] {
   return out;
 }
 
-/** File system types of the mounts at or under `dir` (e.g. `fuse.nydusfs`, `erofs`). */
-function fsTypesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const real = fs.realpathSync(dir);
-  const out: string[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    const mp = f[4];
-    if (sep >= 0 && mp !== undefined && (mp === real || mp.startsWith(`${real}/`))) out.push(f[sep + 1] as string);
-  }
-  return out;
-}
-
 interface RunContext { work: string; reg: StartedRegistry; regLog: string; ref: string; startupBytes: number; erofsTemplate: string }
 
 /** One cold start of `which` from nothing local; everything it starts is stopped before it returns. */
 async function coldStart(which: PathName, c: RunContext): Promise<RunResult> {
-  const mark = cleanupStack.length;
+  const mark = cleanupMark();
   const dir = fs.mkdtempSync(path.join(c.work, 'run-'));
   const sroot = path.join(dir, 'snapshotter');
   const ssock = path.join(dir, 'snapshotter.sock');
@@ -291,22 +196,14 @@ async function coldStart(which: PathName, c: RunContext): Promise<RunResult> {
       const pid = sn.nydusdPid();
       if (pid !== undefined) nydusdStartMs = startDuration(pid, sn.log(), /nydusd started/);
       try {
-        const daemon = await apiRequest(sn.nydusdSocket, 'GET', '/api/v1/daemon');
-        const mounts = Object.keys((daemon.body as { backend_collection?: Record<string, unknown> }).backend_collection ?? {});
-        const m = { bytes: 0, reads: 0 };
-        for (const mp of mounts) {
-          const r = await apiRequest(sn.nydusdSocket, 'GET', `/api/v1/metrics/backend?id=${encodeURIComponent(mp)}`);
-          const b = r.body as { read_amount_total?: number; read_count?: number };
-          m.bytes += b.read_amount_total ?? 0;
-          m.reads += b.read_count ?? 0;
-        }
-        metrics = m;
+        metrics = await nydusdBackendMetrics(sn.nydusdSocket);
       } catch (e) {
         log(`${which}: nydusd metrics not read: ${(e as Error).message}`);
       }
     };
     const id = `bench-${process.pid}`;
-    const { readyAt, readBytes } = await runUntilReady(cd, ['run', '--rm', '--runc-root', cd.runcRoot, ...snap, c.ref, id], t0, atReady);
+    const { readyAt, match } = await runUntilReady(cd, ['run', '--rm', '--runc-root', cd.runcRoot, ...snap, c.ref, id], t0, /^READY (\d+)$/m, atReady);
+    const readBytes = Number(match[1]);
     const wantFs = which === 'Nydus erofs' ? /^erofs$/ : which === 'Nydus fusedev' ? /^fuse/ : /^$/;
     if (!wantFs.test(imageFs ?? '')) throw new Error(`Cannot count the ${which} run: the image was mounted as "${imageFs ?? ''}"`);
     if (readBytes !== c.startupBytes) throw new Error(`Cannot count the ${which} run: the container read ${readBytes} bytes, the start-up set has ${c.startupBytes}`);
@@ -347,11 +244,7 @@ async function buildAndPush(all: readonly SrcFile[], sizeMiB: number, work: stri
   const base = busyboxRootfs(path.join(idir, 'base'), APPLETS);
   const layerDirs: string[] = [];
   for (let i = 0; i < LAYERS; i++) layerDirs.push(path.join(idir, `layer${i}`));
-  plan.picked.forEach((f, k) => {
-    const dst = path.join(layerDirs[Math.floor((k * LAYERS) / plan.picked.length)] as string, f.rel);
-    fs.mkdirSync(path.dirname(dst), { recursive: true });
-    try { fs.linkSync(f.abs, dst); } catch { fs.copyFileSync(f.abs, dst); }
-  });
+  linkIntoLayers(plan.picked, layerDirs);
   const app = path.join(idir, 'app');
   fs.mkdirSync(path.join(app, 'app'), { recursive: true });
   fs.writeFileSync(path.join(app, 'app', 'start.sh'), START_SH, { mode: 0o755 });
@@ -443,9 +336,9 @@ function report(rows: readonly Row[], totalMs: number): string {
   if (first && last && first !== last) {
     const flat = PATHS.filter((p) => p !== 'OCI').map((p) => {
       const g = last.runs[p].totalMs / first.runs[p].totalMs;
-      return `${p} x${g.toFixed(1)} (${g <= FLAT_GROWTH ? 'met' : 'NOT met'})`;
+      return `${p} x${g.toFixed(2)} (${g <= FLAT_GROWTH ? 'met' : 'NOT met'})`;
     }).join(', ');
-    out.push(`  Nydus nearly flat across sizes (READY time grows <= x${FLAT_GROWTH} from ${first.sizeMiB} to ${last.sizeMiB} MiB): ${flat}`);
+    out.push(`  Nydus flat across sizes with a fixed start-up set (READY time grows <= x${FLAT_GROWTH} from ${first.sizeMiB} to ${last.sizeMiB} MiB): ${flat}`);
   } else {
     out.push(`  Nydus nearly flat across sizes: needs at least two sizes`);
   }
@@ -458,6 +351,7 @@ function report(rows: readonly Row[], totalMs: number): string {
 }
 
 async function main(): Promise<void> {
+  unwindOnSignals(log);
   const tStart = performance.now();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nydus-bench-container-'));
   defer(`remove ${work}`, () => cleanupTempDir(work));

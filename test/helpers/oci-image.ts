@@ -87,7 +87,7 @@ export function readManifest(ref: string): { config: { digest: string; size: num
 }
 
 /** Writes one uncompressed layer tar of `src` to `out`. */
-async function layerTar(src: string, out: string, xattrs: boolean): Promise<void> {
+export async function layerTar(src: string, out: string, xattrs = false): Promise<void> {
   const entries = fs.readdirSync(src).sort();
   if (entries.length === 0) {
     fs.writeFileSync(out, Buffer.alloc(1024)); // an empty tar: just the end-of-archive blocks
