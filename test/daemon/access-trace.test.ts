@@ -3,13 +3,13 @@
  * ranges, for the fusedev and the erofs driver alike (erofs: blob ranges mapped back to files
  * through the bootstrap); `nydusctl trace` prints them as a prefetch list.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { prngBytes } from '../helpers/make-tree.js';
-import { runCli, runCliText, tempDir, cleanupTempDir } from '../helpers/mounts.js';
-import { nydusdConfig, startNydusd, apiMount, type NydusdHandle } from '../helpers/nydusd.js';
+import { runCliText } from '../helpers/mounts.js';
+import { imageWithDaemon, nydusdConfig, withApiMount } from '../helpers/nydusd.js';
 import { AccessTrace, mergeRanges } from '../../src/rafs/access-trace.js';
 
 const KiB = 1024;
@@ -92,35 +92,19 @@ describe('AccessTrace', () => {
 });
 
 describe('nydusd access traces (fusedev and erofs)', () => {
-  let work: string;
-  let src: string;
-  let d: NydusdHandle;
-
-  before(async () => {
-    work = await tempDir(undefined, 'nydusd-trace-test-');
-    src = path.join(work, 'src');
-    makeTree(src);
-    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', `${work}/image.boot`, '-D', `${work}/blobs`, src]);
-    assert.equal(r.code, 0, r.stderr.toString());
-    d = await startNydusd({ dir: work });
-  });
-  after(async () => {
-    await d?.stop();
-    await cleanupTempDir(work);
-  });
+  const f = imageWithDaemon('nydusd-trace-test-', makeTree);
 
   for (const driver of ['fusedev', 'erofs'] as const) {
     test(`${driver}: the trace of a known read sequence equals it, and nydusctl trace prints it as a prefetch list`, async () => {
+      const { work, src, d } = f;
       const mnt = path.join(work, `mnt-${driver}`);
       const cfg = nydusdConfig({
-        backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-${driver}`, amplifyIo: 0,
+        backend: { type: 'localfs', dir: f.blobs }, workDir: `${work}/cache-${driver}`, amplifyIo: 0,
         extra: { fs_driver: driver, cold_read: { background_stream: false, sibling_files: false } },
       });
-      const r = await apiMount(d, mnt, `${work}/image.boot`, cfg);
-      assert.equal(r.status, 204, JSON.stringify(r.body));
-      try {
+      await withApiMount(d, mnt, f.boot, cfg, async (q) => {
         for (const [p, off, len] of SEQUENCE) readAs(mnt, p, off, len, src);
-        const t = await d.api('GET', `/api/v1/metrics/trace?id=${encodeURIComponent(mnt)}`);
+        const t = await d.api('GET', `/api/v1/metrics/trace${q}`);
         assert.equal(t.status, 200, JSON.stringify(t.body));
         const entries = t.body as Array<{ path: string; bytes: number; first_access_ms: number; ranges: Array<[number, number]> }>;
         const paths = entries.map((e) => e.path);
@@ -146,17 +130,14 @@ describe('nydusd access traces (fusedev and erofs)', () => {
         const later = await runCliText('nydusctl', ['--sock', d.sock, 'trace', '--mountpoint', mnt, '--since', String(Date.now() + 60_000)]);
         assert.equal(later.code, 0, later.stderr);
         assert.equal(later.stdout.trim(), '', 'nothing was read after a moment in the future');
-      } finally {
-        const u = await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`);
-        assert.equal(u.status, 204, JSON.stringify(u.body));
-      }
+      });
     });
   }
 
   test('a trace of a mountpoint that is not mounted, or a bad since, is a clear 4xx', async () => {
-    const r = await d.api('GET', `/api/v1/metrics/trace?id=${encodeURIComponent('/nowhere')}`);
+    const r = await f.d.api('GET', `/api/v1/metrics/trace?id=${encodeURIComponent('/nowhere')}`);
     assert.equal(r.status, 404);
-    const bad = await d.api('GET', '/api/v1/metrics/trace?since_unix_ms=yesterday');
+    const bad = await f.d.api('GET', '/api/v1/metrics/trace?since_unix_ms=yesterday');
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body), /since_unix_ms/);
   });

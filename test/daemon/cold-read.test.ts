@@ -4,14 +4,14 @@
  * request; nydusctl metrics startup shows the mount's first-read latency, backend traffic and
  * prefetch hits.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeMessyTree } from '../helpers/make-tree.js';
 import { compareTrees } from '../helpers/compare-tree.js';
-import { runCli, runCliText, tempDir, cleanupTempDir } from '../helpers/mounts.js';
-import { nydusdConfig, startNydusd, apiMount, type NydusdHandle } from '../helpers/nydusd.js';
+import { runCliText } from '../helpers/mounts.js';
+import { imageWithDaemon, nydusdConfig, withApiMount } from '../helpers/nydusd.js';
 import { prngBytes } from '../helpers/make-tree.js';
 import { LinkEstimator } from '../../src/storage/cache/link-estimator.js';
 
@@ -51,36 +51,22 @@ describe('LinkEstimator', () => {
 });
 
 describe('cold reads: sibling files', () => {
-  let work: string;
-  let src: string;
-  let d: NydusdHandle;
-
-  before(async () => {
-    work = await tempDir(undefined, 'nydusd-siblings-test-');
-    src = path.join(work, 'src');
-    fs.mkdirSync(path.join(src, 'a'), { recursive: true });
+  const f = imageWithDaemon('nydusd-siblings-test-', (src) => {
+    fs.mkdirSync(path.join(src, 'a'));
     for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, 'a', `s${String(i).padStart(2, '0')}`), prngBytes(`s${i}`, 2000 + i * 50));
     fs.mkdirSync(path.join(src, 'b'));
     fs.writeFileSync(path.join(src, 'b/big'), prngBytes('big', 3 << 20));
-    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', `${work}/image.boot`, '-D', `${work}/blobs`, src]);
-    assert.equal(r.code, 0, r.stderr.toString());
-    d = await startNydusd({ dir: work });
-  });
-  after(async () => {
-    await d?.stop();
-    await cleanupTempDir(work);
   });
 
   for (const on of [true, false]) {
     test(`sibling_files ${on ? 'on: reading the last small file of a directory brings the others in the same request' : 'off: the others are fetched when read'}`, async () => {
-      const mnt = path.join(work, `mnt-${on}`);
+      const { work, src, d } = f;
       const cfg = nydusdConfig({
-        backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-${on}`,
+        backend: { type: 'localfs', dir: f.blobs }, workDir: `${work}/cache-${on}`,
         extra: { cold_read: { sibling_files: on, adaptive_amplify: false } },
       });
-      assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
-      const q = `?id=${encodeURIComponent(mnt)}`;
-      try {
+      const mnt = path.join(work, `mnt-${on}`);
+      await withApiMount(d, mnt, f.boot, cfg, async (q) => {
         assert.ok(fs.readFileSync(path.join(mnt, 'a/s19')).equals(fs.readFileSync(path.join(src, 'a/s19'))));
         const one = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
         assert.equal(one.backend_requests, 1);
@@ -91,41 +77,23 @@ describe('cold reads: sibling files', () => {
         const all = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
         if (on) assert.equal(all.backend_requests, 1, 'the siblings came with the first request');
         else assert.ok(all.backend_requests > 1, `without siblings the earlier files need requests of their own (${all.backend_requests})`);
-      } finally {
-        assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
-      }
+      });
     });
   }
 });
 
 describe('cold reads: background streaming and start-up metrics', () => {
-  let work: string;
-  let src: string;
-  let d: NydusdHandle;
-
-  before(async () => {
-    work = await tempDir(undefined, 'nydusd-coldread-test-');
-    src = path.join(work, 'src');
-    await makeMessyTree(src);
-    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', `${work}/image.boot`, '-D', `${work}/blobs`, src]);
-    assert.equal(r.code, 0, r.stderr.toString());
-    d = await startNydusd({ dir: work });
-  });
-  after(async () => {
-    await d?.stop();
-    await cleanupTempDir(work);
-  });
+  const f = imageWithDaemon('nydusd-coldread-test-', (src) => makeMessyTree(src));
 
   for (const driver of ['fusedev', 'erofs'] as const) {
     test(`${driver}: after the reads go quiet the whole image streams in; a full read afterwards makes no backend request`, async () => {
+      const { work, src, d } = f;
       const mnt = path.join(work, `mnt-${driver}`);
       const cfg = nydusdConfig({
-        backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-${driver}`,
+        backend: { type: 'localfs', dir: f.blobs }, workDir: `${work}/cache-${driver}`,
         extra: { fs_driver: driver, cold_read: { background_stream: true, quiet_ms: 300 } },
       });
-      assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
-      const q = `?id=${encodeURIComponent(mnt)}`;
-      try {
+      await withApiMount(d, mnt, f.boot, cfg, async (q) => {
         const first = fs.readdirSync(path.join(mnt)).find((n) => fs.statSync(path.join(mnt, n)).isFile());
         if (first) fs.readFileSync(path.join(mnt, first));
         const s = await waitFor('the background stream to end', async () => {
@@ -148,30 +116,24 @@ describe('cold reads: background streaming and start-up metrics', () => {
         assert.equal(ctl.code, 0, ctl.stderr);
         assert.match(ctl.stdout, /first_read_latency_ms/);
         assert.match(ctl.stdout, /prefetch_hits/);
-      } finally {
-        assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
-      }
+      });
     });
   }
 
   test('with background_stream off nothing streams: a later full read fetches from the backend', async () => {
-    const mnt = path.join(work, 'mnt-off');
+    const { work, src, d } = f;
     const cfg = nydusdConfig({
-      backend: { type: 'localfs', dir: `${work}/blobs` }, workDir: `${work}/cache-off`,
+      backend: { type: 'localfs', dir: f.blobs }, workDir: `${work}/cache-off`,
       extra: { cold_read: { background_stream: false, quiet_ms: 100 } },
     });
-    assert.equal((await apiMount(d, mnt, `${work}/image.boot`, cfg)).status, 204);
-    const q = `?id=${encodeURIComponent(mnt)}`;
-    try {
+    await withApiMount(d, path.join(work, 'mnt-off'), f.boot, cfg, async (q) => {
       await new Promise((r) => setTimeout(r, 600));
       const s = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
       assert.equal(s.background_stream.begin_unix_ms, 0);
       assert.equal(s.backend_requests, 0);
-      assert.deepEqual(await compareTrees(src, mnt), []);
+      assert.deepEqual(await compareTrees(src, path.join(work, 'mnt-off')), []);
       const t = (await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup;
       assert.ok(t.backend_requests > 0 && t.prefetch_requests === 0);
-    } finally {
-      assert.equal((await d.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mnt)}`)).status, 204);
-    }
+    });
   });
 });

@@ -8,7 +8,8 @@ import { RafsImage } from '../../src/image/rafs-image.js';
 import { fileSource } from '../../src/image/byte-source.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO_ROOT, isMounted, umount } from './mounts.js';
+import { after, before } from 'node:test';
+import { REPO_ROOT, cleanupTempDir, isMounted, runCli, tempDir, umount } from './mounts.js';
 import { apiRequest, type ApiResponse } from '../../src/api/api-client.js';
 
 /** A running daemon. */
@@ -135,6 +136,55 @@ export async function apiMount(h: NydusdHandle, mountpoint: string, source: stri
   fs.mkdirSync(mountpoint, { recursive: true });
   h.mounts.add(mountpoint);
   return h.api('POST', `/api/v1/mount?mountpoint=${encodeURIComponent(mountpoint)}`, { source, fs_type: 'rafs', config, prefetch_files: prefetchFiles });
+}
+
+/**
+ * Mount `source` through the API, run `fn` with the mountpoint's `?id=` query, and unmount
+ * through the API whatever happened (asserting both answers).
+ */
+export async function withApiMount(h: NydusdHandle, mountpoint: string, source: string, config: string, fn: (idQuery: string) => Promise<void>): Promise<void> {
+  const r = await apiMount(h, mountpoint, source, config);
+  if (r.status !== 204) throw new Error(`mount at ${mountpoint} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  try {
+    await fn(`?id=${encodeURIComponent(mountpoint)}`);
+  } finally {
+    const u = await h.api('DELETE', `/api/v1/mount?mountpoint=${encodeURIComponent(mountpoint)}`);
+    if (u.status !== 204) throw new Error(`unmount of ${mountpoint} answered ${u.status}: ${JSON.stringify(u.body)}`);
+  }
+}
+
+/** What {@link imageWithDaemon} makes: a work dir, the source tree, `image.boot` + `blobs/`, a nydusd. */
+export interface ImageWithDaemon {
+  work: string;
+  src: string;
+  boot: string;
+  blobs: string;
+  d: NydusdHandle;
+}
+
+/**
+ * For a describe block (call it in the block's body): before its tests, a temporary work dir, the
+ * tree `fill` writes under `src`, its image built by `nydus-image create` and a nydusd without
+ * mounts; after them, the daemon stopped (its mounts removed) and the work dir deleted.
+ */
+export function imageWithDaemon(prefix: string, fill: (src: string) => void | Promise<void>): ImageWithDaemon {
+  const f = {} as ImageWithDaemon;
+  before(async () => {
+    f.work = await tempDir(undefined, prefix);
+    f.src = path.join(f.work, 'src');
+    fs.mkdirSync(f.src);
+    await fill(f.src);
+    f.boot = path.join(f.work, 'image.boot');
+    f.blobs = path.join(f.work, 'blobs');
+    const r = await runCli('nydus-image', ['create', '-t', 'dir-rafs', '-B', f.boot, '-D', f.blobs, f.src]);
+    if (r.code !== 0) throw new Error(`nydus-image create failed: ${r.stderr.toString()}`);
+    f.d = await startNydusd({ dir: f.work });
+  });
+  after(async () => {
+    await f.d?.stop();
+    if (f.work) await cleanupTempDir(f.work);
+  });
+  return f;
 }
 
 /**

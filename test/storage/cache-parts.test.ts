@@ -119,6 +119,16 @@ describe('planFetches()', () => {
     assert.equal(spanOf([at(1), at(2)]), 500);
   });
 
+  test('fills gaps of up to fillGap bytes between wanted chunks, never past the last one', () => {
+    const chunkAt = (i: number): ChunkRecord | undefined => all[i];
+    // 0 (100) … 3 starts 600 after 0's end: the gap is 1+2 = 500 bytes.
+    assert.deepEqual(ids(planFetches([at(0), at(3)], { limit: 10_000, canFetch: () => true, fillGap: { bytes: 500, chunkAt } })), [[0, 1, 2, 3]]);
+    assert.deepEqual(ids(planFetches([at(0), at(3)], { limit: 10_000, canFetch: () => true, fillGap: { bytes: 499, chunkAt } })), [[0], [3]]);
+    assert.deepEqual(ids(planFetches([at(0), at(3)], { limit: 10_000, canFetch: (i) => i !== 2, fillGap: { bytes: 500, chunkAt } })), [[0], [3]], 'a chunk that may not be fetched keeps the gap');
+    assert.deepEqual(ids(planFetches([at(0), at(3)], { limit: 900, canFetch: () => true, fillGap: { bytes: 500, chunkAt } })), [[0], [3]], 'the limit counts the filled bytes');
+    assert.deepEqual(ids(planFetches([at(0), at(1)], { limit: 10_000, canFetch: () => true, fillGap: { bytes: 10_000, chunkAt } })), [[0, 1]], 'nothing after the last wanted chunk');
+  });
+
   test('stops at a gap in the blob', () => {
     const gap = recs([100, 100, 100]);
     (gap[2] as ChunkRecord).compressedOffset += 1;
@@ -182,4 +192,24 @@ test('SyncCoalescer shares syncs between concurrent callers', async () => {
   } finally {
     closeSync(fd);
   }
+});
+
+test('PrefetchQueue runs low-priority jobs after the others, on at most half the threads', async () => {
+  const q = new PrefetchQueue(4);
+  const order: string[] = [];
+  let lowActive = 0;
+  let lowMax = 0;
+  const job = (name: string, low: boolean) => async (): Promise<void> => {
+    if (low) lowMax = Math.max(lowMax, ++lowActive);
+    order.push(name);
+    await new Promise((r) => setTimeout(r, 2));
+    if (low) lowActive--;
+  };
+  const lows = q.submit(Array.from({ length: 8 }, (_, k) => job(`low${k}`, true)), true);
+  const highs = q.submit(Array.from({ length: 4 }, (_, k) => job(`high${k}`, false)));
+  await Promise.all([lows, highs]);
+  assert.equal(lowMax, 2, 'low-priority jobs use at most half of the 4 threads');
+  // Two low jobs started at once (half the threads); every high job started before the third low one.
+  const third = order.indexOf('low2');
+  for (let k = 0; k < 4; k++) assert.ok(order.indexOf(`high${k}`) < third, order.join(' '));
 });

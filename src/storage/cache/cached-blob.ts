@@ -213,7 +213,11 @@ export class FileCachedBlob implements CachedBlob {
         }
         return this.#fetchable(rec.index) && !toFetch.includes(rec);
       });
-      for (const g of planFetches([...toFetch, ...along], { limit: this.#amplify(), chunkAt: this.#chunkAt, canFetch: this.#fetchable })) this.#startFetch(g, false);
+      const wanted = new Set(toFetch.map((r) => r.index));
+      for (const g of planFetches([...toFetch, ...along], { limit: this.#amplify(), chunkAt: this.#chunkAt, canFetch: this.#fetchable })) {
+        // Chunks fetched along with the wanted ones ride in their requests, never alone.
+        if (along.length === 0 || g.some((r) => wanted.has(r.index))) this.#startFetch(g, false);
+      }
       for (const { pos, rec } of missingPos) out[pos] = (this.#inflight.get(rec.index) as Inflight).promise;
     }
     for (const { pos, data } of this.#readReady(ready)) out[pos] = data;
@@ -403,7 +407,12 @@ export class FileCachedBlob implements CachedBlob {
       return !this.#map.isReady(rec.index);
     });
     const limit = this.#ctx.options.prefetch.mergingSize;
-    const groups = planFetches(want, { limit, canFetch: () => false });
+    // Scattered chunks of a list: the chunks in gaps of up to the amplification size join the
+    // requests (and are cached), so a list costs a few large requests instead of one per file.
+    const gap = this.#amplify();
+    const groups = planFetches(want, {
+      limit, canFetch: this.#fetchable, ...(this.#chunkAt && gap > 0 ? { fillGap: { bytes: gap, chunkAt: this.#chunkAt } } : {}),
+    });
     return this.#ctx.queue.submit(groups.map((g) => () => this.#prefetchGroup(g, limit)), options.low === true);
   }
 

@@ -19,6 +19,13 @@ export interface FetchPlanOptions {
   chunkAt?: ((index: number) => ChunkRecord | undefined) | undefined;
   /** True when chunk `index` may be added to a request (not cached, not in flight). */
   canFetch: (index: number) => boolean;
+  /**
+   * Gap filling (prefetch): when the next wanted chunk starts at most `bytes` after a request's
+   * end, the chunks between — found through `chunkAt`, contiguous and fetchable — join the
+   * request, so that a list of scattered files becomes fewer, larger requests. Unlike
+   * `chunkAt` above, nothing is added past the last wanted chunk.
+   */
+  fillGap?: { bytes: number; chunkAt: (index: number) => ChunkRecord | undefined };
 }
 
 /** End offset of a chunk in the blob. */
@@ -42,6 +49,9 @@ export function planFetches(wanted: readonly ChunkRecord[], options: FetchPlanOp
   for (const r of sorted) if (!byOffset.has(r.compressedOffset)) byOffset.set(r.compressedOffset, r);
   const planned = new Set<number>();
   const groups: ChunkRecord[][] = [];
+  const gap = options.fillGap;
+  /** Position in `sorted` of the first chunk that may still be ahead (for gap filling). */
+  let ahead = 0;
   for (const first of sorted) {
     if (planned.has(first.index)) continue;
     const group = [first];
@@ -55,6 +65,29 @@ export function planFetches(wanted: readonly ChunkRecord[], options: FetchPlanOp
       if (!next && options.chunkAt) {
         const cand = options.chunkAt(last.index + 1);
         if (cand && cand.index === last.index + 1 && cand.compressedOffset === end && cand.compressedSize > 0 && !planned.has(cand.index) && options.canFetch(cand.index)) next = cand;
+      }
+      if (!next && gap && gap.bytes > 0) {
+        while (ahead < sorted.length && ((sorted[ahead] as ChunkRecord).compressedOffset < end || planned.has((sorted[ahead] as ChunkRecord).index))) ahead++;
+        const want = sorted[ahead];
+        if (want && want.compressedOffset - end <= gap.bytes && chunkEnd(want) - start <= options.limit) {
+          // The whole gap must be fillable (contiguous, fetchable chunks), else it stays a gap.
+          const fill: ChunkRecord[] = [];
+          let at = end;
+          for (let k = last.index + 1; at < want.compressedOffset; k++) {
+            const cand = gap.chunkAt(k);
+            if (!cand || cand.index !== k || cand.compressedOffset !== at || cand.compressedSize <= 0 || planned.has(k) || !options.canFetch(k)) break;
+            fill.push(cand);
+            at = chunkEnd(cand);
+          }
+          if (at === want.compressedOffset && fill.length > 0) {
+            for (const f of fill) {
+              group.push(f);
+              planned.add(f.index);
+            }
+            last = fill[fill.length - 1] as ChunkRecord;
+            continue;
+          }
+        }
       }
       if (!next || chunkEnd(next) - start > options.limit) break;
       group.push(next);

@@ -13,13 +13,45 @@ interface Queued {
   done: () => void;
 }
 
+/** A FIFO array with a moving head, compacted now and then. */
+class Fifo {
+  #items: Queued[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(q: Queued): void {
+    this.#items.push(q);
+  }
+
+  shift(): Queued | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const q = this.#items[this.#head] as Queued;
+    this.#items[this.#head] = undefined as never;
+    this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return q;
+  }
+
+  /** Everything waiting, emptied. */
+  drain(): Queued[] {
+    const rest = this.#items.slice(this.#head);
+    this.#items = [];
+    this.#head = 0;
+    return rest;
+  }
+}
+
 /** Bounded-concurrency job queue. */
 export class PrefetchQueue {
   readonly #threads: number;
-  #queue: Queued[] = [];
-  #head = 0;
-  #low: Queued[] = [];
-  #lowHead = 0;
+  readonly #queue = new Fifo();
+  readonly #low = new Fifo();
   #running = 0;
   #runningLow = 0;
   #closed = false;
@@ -36,7 +68,7 @@ export class PrefetchQueue {
 
   /** Jobs waiting. */
   get waiting(): number {
-    return this.#queue.length - this.#head + this.#low.length - this.#lowHead;
+    return this.#queue.size + this.#low.size;
   }
 
   /**
@@ -56,27 +88,11 @@ export class PrefetchQueue {
   }
 
   #take(): { q: Queued; low: boolean } | undefined {
-    if (this.#head < this.#queue.length) {
-      const q = this.#queue[this.#head] as Queued;
-      this.#queue[this.#head] = undefined as never;
-      this.#head++;
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
-      return { q, low: false };
-    }
-    if (this.#lowHead < this.#low.length && this.#runningLow < Math.max(1, this.#threads >> 1)) {
-      const q = this.#low[this.#lowHead] as Queued;
-      this.#low[this.#lowHead] = undefined as never;
-      this.#lowHead++;
-      if (this.#lowHead > 1024 && this.#lowHead * 2 > this.#low.length) {
-        this.#low = this.#low.slice(this.#lowHead);
-        this.#lowHead = 0;
-      }
-      return { q, low: true };
-    }
-    return undefined;
+    const q = this.#queue.shift();
+    if (q) return { q, low: false };
+    if (this.#runningLow >= Math.max(1, this.#threads >> 1)) return undefined;
+    const l = this.#low.shift();
+    return l ? { q: l, low: true } : undefined;
   }
 
   #pump(): void {
@@ -98,11 +114,7 @@ export class PrefetchQueue {
   /** Drop the waiting jobs (their submit promises resolve); running ones finish. */
   close(): void {
     this.#closed = true;
-    const rest = [...this.#queue.slice(this.#head), ...this.#low.slice(this.#lowHead)];
-    this.#queue = [];
-    this.#head = 0;
-    this.#low = [];
-    this.#lowHead = 0;
+    const rest = [...this.#queue.drain(), ...this.#low.drain()];
     for (const q of rest) q.done();
   }
 }
