@@ -115,13 +115,30 @@ function ociArch(): string {
   return map[process.arch] ?? process.arch;
 }
 
+const TRACE_HELP = `nydus-snapshotter trace - print a container's start-up trace of an image
+
+Usage: nydus-snapshotter trace [--root DIR] [--raw] [--all] IMAGE_REF
+
+The newest trace the snapshotter kept for IMAGE_REF (written as it was pulled), as a prefetch
+list: the files read, one absolute path a line, in first-access order.
+
+Options:
+      --root <dir>   The snapshotter's root [default: /var/lib/containerd-nydus]
+      --raw          The trace as JSON (times, bytes, byte ranges)
+      --all          Every kept trace (paths merged, newest first)
+  -h, --help         Print help`;
+
 /** `nydus-snapshotter trace`: print a kept start-up trace. */
 function traceCommand(argv: string[]): number {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { root: { type: 'string' }, raw: { type: 'boolean' }, all: { type: 'boolean' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { root: { type: 'string' }, raw: { type: 'boolean' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
     throw new UsageError('ERR_USAGE', `${(e as Error).message.split('\n')[0]} (see 'nydus-snapshotter --help')`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${TRACE_HELP}\n`);
+    return 0;
   }
   const image = parsed.positionals[0];
   if (image === undefined || parsed.positionals.length > 1) throw new UsageError('ERR_USAGE', 'usage: nydus-snapshotter trace [--root DIR] [--raw] [--all] IMAGE_REF');
