@@ -18,6 +18,7 @@
  * @module
  */
 import { FormatError } from '../../util/errors.js';
+import { parsePrefetchList as parseList } from '../../builder/prefetch-list.js';
 import { sha256Hex } from '../../util/digest.js';
 import { MEDIA_OCI_MANIFEST, type Descriptor } from '../oci-types.js';
 
@@ -63,27 +64,15 @@ export function referrersTag(digest: string): string {
 }
 
 /**
- * Parse a prefetch list (one absolute path a line; blank lines and surrounding white space
- * ignored, later repeats of a path dropped). `what` names the list in errors, which give the line.
+ * Parse a prefetch list as builder/prefetch-list.ts does (one absolute path a line, blank lines
+ * ignored, later repeats dropped), within the profile limits; a bad line is ERR_BAD_PROFILE naming
+ * `what` and the line.
  */
 export function parsePrefetchList(text: string, what: string): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  const lines = text.split('\n');
-  for (const [k, line] of lines.entries()) {
-    const p = line.trim();
-    if (p === '') continue;
-    const bad = (why: string): FormatError => new FormatError('ERR_BAD_PROFILE', `Cannot use ${what}: line ${k + 1} ${why}`);
-    if (!p.startsWith('/')) throw bad(`(${JSON.stringify(p.slice(0, 80))}) is not an absolute path`);
-    if (p.includes('\0')) throw bad('holds a NUL byte');
-    if (p.length > PROFILE_LIMITS.pathLength) throw bad(`is longer than ${PROFILE_LIMITS.pathLength} characters`);
-    const norm = p.length > 1 ? p.replace(/\/+$/, '') : p;
-    if (seen.has(norm)) continue;
-    seen.add(norm);
-    out.push(norm);
-    if (out.length > PROFILE_LIMITS.paths) throw new FormatError('ERR_BAD_PROFILE', `Cannot use ${what}: it lists more than ${PROFILE_LIMITS.paths} paths`);
-  }
-  return out;
+  return parseList(text, what, {
+    maxPaths: PROFILE_LIMITS.paths, maxPathLength: PROFILE_LIMITS.pathLength,
+    error: (message) => new FormatError('ERR_BAD_PROFILE', message),
+  });
 }
 
 /** The paths of a list blob: at most 1 MiB of UTF-8 text (see parsePrefetchList). */
