@@ -45,13 +45,15 @@ export interface TraceResolver {
 
 /** Options of a trace. */
 export interface AccessTraceOptions {
-  /** Events kept (the oldest are overwritten). Default 262144 (about 7 MiB). */
+  /** Events kept (the oldest are overwritten). Default 262144 (at most about 7 MiB, allocated as needed). */
   capacity?: number;
   /** Ranges kept per file in entries (the rest are merged into the last). Default 64. */
   maxRanges?: number;
 }
 
 const DEFAULT_CAPACITY = 1 << 18;
+/** Events allocated at first. */
+const INITIAL_EVENTS = 1024;
 const DEFAULT_MAX_RANGES = 64;
 
 /** The access trace of a mount. */
@@ -62,11 +64,14 @@ export class AccessTrace {
   readonly originUnixMs = Date.now();
   readonly #cap: number;
   readonly #maxRanges: number;
-  /** Per event: target (>= 0 nid; < 0 blob -1 - index), start, length, time. */
-  readonly #target: Int32Array;
-  readonly #offset: Float64Array;
-  readonly #length: Float64Array;
-  readonly #time: Float64Array;
+  /**
+   * Per event: target (>= 0 nid; < 0 blob -1 - index), start, length, time. Allocated small and
+   * doubled as events come, up to the capacity (a mount that reads little costs little).
+   */
+  #target: Int32Array;
+  #offset: Float64Array;
+  #length: Float64Array;
+  #time: Float64Array;
   /** Events recorded in total (the ring holds the last `capacity`). */
   #count = 0;
 
@@ -74,10 +79,25 @@ export class AccessTrace {
     this.#cap = options.capacity ?? DEFAULT_CAPACITY;
     this.#maxRanges = options.maxRanges ?? DEFAULT_MAX_RANGES;
     if (!Number.isSafeInteger(this.#cap) || this.#cap < 1) throw new RangeError(`Cannot create an access trace: capacity ${this.#cap} is not a positive integer`);
-    this.#target = new Int32Array(this.#cap);
-    this.#offset = new Float64Array(this.#cap);
-    this.#length = new Float64Array(this.#cap);
-    this.#time = new Float64Array(this.#cap);
+    const n = Math.min(this.#cap, INITIAL_EVENTS);
+    this.#target = new Int32Array(n);
+    this.#offset = new Float64Array(n);
+    this.#length = new Float64Array(n);
+    this.#time = new Float64Array(n);
+  }
+
+  /** Room for one more event before the ring is full size. */
+  #grow(): void {
+    const n = Math.min(this.#cap, this.#target.length * 2);
+    const grow = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.#target = grow(this.#target, (k) => new Int32Array(k));
+    this.#offset = grow(this.#offset, (k) => new Float64Array(k));
+    this.#length = grow(this.#length, (k) => new Float64Array(k));
+    this.#time = grow(this.#time, (k) => new Float64Array(k));
   }
 
   /** Events recorded since the start (including those the ring no longer holds). */
@@ -104,6 +124,7 @@ export class AccessTrace {
         }
       }
     }
+    if (this.#count < this.#cap && this.#count === this.#target.length) this.#grow();
     const k = this.#count % this.#cap;
     this.#target[k] = target;
     this.#offset[k] = offset;

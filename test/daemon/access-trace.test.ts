@@ -85,6 +85,17 @@ describe('AccessTrace', () => {
     assert.deepEqual(await t.entries(names, t.now() + 1000), []);
   });
 
+  test('the ring grows as events come and keeps every one up to its capacity', async () => {
+    const t = new AccessTrace({ capacity: 5000 });
+    for (let i = 0; i < 3000; i++) t.file(i, 0, 1);
+    const names = { pathsOf: async (nids: readonly number[]) => new Map(nids.map((n) => [n, `/f${n}`])) };
+    const e = await t.entries(names);
+    assert.equal(e.length, 3000);
+    assert.deepEqual(e.map((x) => x.nid), Array.from({ length: 3000 }, (_, i) => i));
+    for (let i = 3000; i < 6000; i++) t.file(i, 0, 1);
+    assert.equal((await t.entries(names))[0]?.nid, 1000, 'the oldest 1000 were overwritten');
+  });
+
   test('mergeRanges() merges overlaps and caps the count', () => {
     assert.deepEqual(mergeRanges([[10, 5], [0, 5], [5, 5], [100, 1]], 10), [[0, 15], [100, 1]]);
     assert.deepEqual(mergeRanges([[0, 1], [10, 1], [20, 1]], 2), [[0, 1], [10, 11]]);
