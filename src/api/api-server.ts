@@ -35,14 +35,15 @@ export class ApiError extends NydusError {
   }
 }
 
-const MAX_BODY = 1 << 20;
+/** Largest request body: a mount's config plus a prefetch list of up to 1 MiB of paths. */
+const MAX_BODY = 8 << 20;
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
     n += (c as Buffer).length;
-    if (n > MAX_BODY) throw new ApiError(413, 'request body larger than 1 MiB');
+    if (n > MAX_BODY) throw new ApiError(413, 'request body larger than 8 MiB');
     parts.push(c as Buffer);
   }
   return Buffer.concat(parts).toString('utf8');

@@ -177,13 +177,15 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeResult> {
 
     // The prefetch table, in list order; listed regular files in the order their data is wanted.
     const prefetch: BuildNode[] = [];
+    const listed = new Set<BuildNode>();
     const paths: string[] = [];
     const missing: string[] = [];
     const files: BuildNode[] = [];
     for (const p of o.prefetch) {
       const node = lookupPath(root, p);
       if (!node) { missing.push(p); continue; }
-      if (prefetch.includes(node)) continue;
+      if (listed.has(node)) continue;
+      listed.add(node);
       prefetch.push(node);
       paths.push(p);
       if ((node.mode & S_IFMT) === S_IFREG && (node.chunks?.length ?? 0) > 0) files.push(node);

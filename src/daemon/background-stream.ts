@@ -23,6 +23,8 @@ export interface BackgroundStreamOptions {
   blobs: readonly CachedBlob[];
   /** A counter that grows with every READ the mount answers. */
   activity: () => number;
+  /** True while requests of the mount are in flight (a read stalled on the network is not quiet). */
+  busy?: () => boolean;
   quietMs: number;
   /** Settles when the mount's own prefetch is done (the stream starts after it). */
   after: Promise<void>;
@@ -51,7 +53,7 @@ export function startBackgroundStream(o: BackgroundStreamOptions): void {
     while (!o.signal.aborted) {
       await sleep(Math.min(POLL_MS, Math.max(1, o.quietMs)), o.signal);
       const now = o.activity();
-      if (now !== last) {
+      if (now !== last || o.busy?.() === true) {
         last = now;
         quietSince = Date.now();
       } else if (Date.now() - quietSince >= o.quietMs) {

@@ -185,7 +185,8 @@ export class Daemon {
       this.#dummyDir ??= mkdtempSync(`${tmpdir()}/nydusd-dummycache-`);
       dir = this.#dummyDir;
     }
-    const key = `${dir}|${config.digestValidate}|${config.amplifyIo}|${config.coldRead.adaptiveAmplify}`;
+    // (Like the prefetch settings, adaptive amplification is the first mount's of a work dir.)
+    const key = `${dir}|${config.digestValidate}|${config.amplifyIo}`;
     let m = this.#caches.get(key);
     if (!m) {
       m = createBlobCacheManager({
@@ -279,7 +280,7 @@ export class Daemon {
         };
         if (req.config.coldRead.backgroundStream) {
           startBackgroundStream({
-            image, blobs, activity: () => served().reads, quietMs: req.config.coldRead.quietMs, after: prefetch,
+            image, blobs, activity: () => served().reads, busy: () => session.stats.inflight > 0, quietMs: req.config.coldRead.quietMs, after: prefetch,
             times: m.streamTimes, signal: stopPrefetch.signal, logger: log,
           });
         }

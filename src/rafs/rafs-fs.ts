@@ -376,7 +376,7 @@ export class RafsFs implements FileSystem {
         const entry: DirEntry = { ino: e.nid, off: e.next, type: DT_OF_FT[e.fileType] ?? 0, name: e.name };
         if (plus && !isDot) {
           entry.entry = this.#entry(this.image.inode(e.nid));
-          if (this.#trackNames()) this.#names.set(e.nid, { parent: dir.nid, name: Buffer.from(e.name).toString('utf8') });
+          if (this.#o.trace || this.#trackNames()) this.#names.set(e.nid, { parent: dir.nid, name: Buffer.from(e.name).toString('utf8') });
         }
         out.push(entry);
       }

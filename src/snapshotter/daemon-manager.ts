@@ -223,7 +223,14 @@ export class DaemonManager {
     // A mount left by a dead daemon answers "Transport endpoint is not connected": take it away.
     if (await topMountAt(spec.mountpoint)) await unmountPath(spec.mountpoint);
     mkdirSync(spec.mountpoint, { recursive: true });
-    const r = await apiRequest(this.apiSocket, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(spec.mountpoint)}`, { source: spec.source, config: spec.config, fs_type: 'rafs', ...(spec.prefetchFiles?.length ? { prefetch_files: spec.prefetchFiles } : {}) }, 60_000);
+    const post = (files: readonly string[] | undefined): ReturnType<typeof apiRequest> => apiRequest(this.apiSocket, 'POST', `/api/v1/mount?mountpoint=${encodeURIComponent(spec.mountpoint)}`,
+      { source: spec.source, config: spec.config, fs_type: 'rafs', ...(files?.length ? { prefetch_files: files } : {}) }, 60_000);
+    let r = await post(spec.prefetchFiles);
+    if (r.status >= 400 && r.status < 500 && spec.prefetchFiles?.length) {
+      // A prefetch list must never keep an image from mounting: without it, the image's own table.
+      this.#log.warn('nydusd refused the mount with a prefetch list; mounting without it', { mountpoint: spec.mountpoint, paths: spec.prefetchFiles.length, status: r.status, error: (r.body as { message?: string } | undefined)?.message });
+      r = await post(undefined);
+    }
     if (r.status >= 300) {
       const msg = (r.body as { message?: string } | undefined)?.message ?? JSON.stringify(r.body);
       throw new SnapshotError('ERR_NYDUS_IMAGE', `Cannot mount ${spec.source} at ${spec.mountpoint} with nydusd: ${msg}`);

@@ -7,8 +7,9 @@
  *    a snapshot label whose value is the list itself, one absolute path a line or a JSON array
  *    of paths (containerd caps a label at 4 KiB);
  * 2. else the newest prefetch profile published for the image (an OCI artifact whose subject is
- *    the image manifest, see src/nydusify/profile/), looked up at most once per image in the
- *    snapshotter's life and kept in memory. A mount waits for the lookup at most `waitMs`
+ *    the image manifest, see src/nydusify/profile/), looked up when the image is pulled (while
+ *    its bootstrap downloads) and kept in memory: a found profile for 10 minutes, "none" or a
+ *    failed lookup for 30 s (the newest 256 images). A mount waits for the lookup at most `waitMs`
  *    (default 1.5 s); a slower lookup goes on in the background (bounded by `lookupTimeoutMs`)
  *    and its answer serves the next mount of that image.
  *
@@ -59,15 +60,49 @@ export function parsePrefetchLabel(value: string): string[] {
   return parsePrefetchList(v, `label ${LABEL_NYDUS_PREFETCH}`);
 }
 
+/** How long a found profile is used without asking the registry again. */
+const FOUND_TTL_MS = 10 * 60_000;
+/** How long "no profile" (or a failed lookup) is believed. */
+const NONE_TTL_MS = 30_000;
+/** Images whose lookups are remembered (the oldest go first). */
+const MAX_LOOKUPS = 256;
+
 /** Chooses the prefetch list of image mounts; one per snapshotter. */
 export class ProfileSource {
   readonly #o: ProfileSourceOptions;
   readonly #log: Logger;
-  readonly #lookups = new Map<string, Promise<PrefetchChoice | undefined>>();
+  /** Lookups by image and bootstrap, with when they settled (0: in flight). */
+  readonly #lookups = new Map<string, { lookup: Promise<PrefetchChoice | undefined>; settled: number; found: boolean }>();
 
   constructor(o: ProfileSourceOptions) {
     this.#o = o;
     this.#log = o.logger;
+  }
+
+  /**
+   * Start looking up the image's newest profile now (at pull, while its bootstrap downloads), so
+   * that the mount of its first container finds the answer waiting instead of asking the registry.
+   */
+  prepare(imageRef: string, auth: string | undefined, bootstrapDigest: string): void {
+    this.#lookupOf(imageRef, auth, bootstrapDigest);
+  }
+
+  #lookupOf(imageRef: string, auth: string | undefined, bootstrapDigest: string): Promise<PrefetchChoice | undefined> {
+    const key = `${imageRef}\n${bootstrapDigest}`;
+    const now = Date.now();
+    const had = this.#lookups.get(key);
+    // A found profile is used for a while; "none" (or a failed lookup) only briefly, so that a
+    // profile pushed after the pull, or a registry that comes back, is seen by a later mount.
+    if (had && (had.settled === 0 || now - had.settled < (had.found ? FOUND_TTL_MS : NONE_TTL_MS))) return had.lookup;
+    const entry = { lookup: this.#lookup(imageRef, auth, bootstrapDigest), settled: 0, found: false };
+    void entry.lookup.then((c) => { entry.settled = Date.now(); entry.found = c !== undefined; });
+    this.#lookups.delete(key);
+    this.#lookups.set(key, entry);
+    if (this.#lookups.size > MAX_LOOKUPS) {
+      const oldest = this.#lookups.keys().next().value;
+      if (oldest !== undefined) this.#lookups.delete(oldest);
+    }
+    return entry.lookup;
   }
 
   /**
@@ -78,18 +113,13 @@ export class ProfileSource {
     const label = labels[LABEL_NYDUS_PREFETCH];
     if (label !== undefined && label.trim() !== '') {
       try {
-        const paths = parsePrefetchLabel(label);
+        const paths = this.#withoutRoot(parsePrefetchLabel(label), imageRef);
         if (paths.length > 0) return { paths, from: 'label' };
       } catch (e) {
         this.#log.warn('ignoring the per-container prefetch list', { image: imageRef, error: (e as Error).message });
       }
     }
-    const key = `${imageRef}\n${bootstrapDigest}`;
-    let lookup = this.#lookups.get(key);
-    if (!lookup) {
-      lookup = this.#lookup(imageRef, auth, bootstrapDigest);
-      this.#lookups.set(key, lookup);
-    }
+    const lookup = this.#lookupOf(imageRef, auth, bootstrapDigest);
     const wait = new AbortController();
     const waitMs = this.#o.waitMs ?? 1500;
     const late = sleep(waitMs, 'late' as const, { signal: wait.signal }).catch(() => 'late' as const);
@@ -103,6 +133,16 @@ export class ProfileSource {
     } finally {
       wait.abort();
     }
+  }
+
+  /**
+   * `paths` without "/": it would make nydusd prefetch the whole image at prefetch priority on
+   * the start-up path (the background stream fetches the rest later, at low priority).
+   */
+  #withoutRoot(paths: readonly string[], imageRef: string): string[] {
+    const rest = paths.filter((p) => p !== '/');
+    if (rest.length !== paths.length) this.#log.warn('a prefetch list names "/" (the whole image); leaving it out', { image: imageRef });
+    return rest;
   }
 
   /** Look the newest profile up (never rejects). */
@@ -120,7 +160,8 @@ export class ProfileSource {
         return undefined;
       }
       this.#log.info('prefetch profile found', { image: imageRef, profile: p.digest, created: p.created, paths: p.paths.length });
-      return { paths: p.paths, from: `profile ${p.digest}` };
+      const paths = this.#withoutRoot(p.paths, imageRef);
+      return paths.length > 0 ? { paths, from: `profile ${p.digest}` } : undefined;
     } catch (e) {
       this.#log.warn('cannot look up prefetch profiles; mounting without one', { image: imageRef, error: (e as Error).message });
       return undefined;

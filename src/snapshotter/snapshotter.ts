@@ -232,8 +232,10 @@ export class NydusSnapshotter {
       if (this.#store.get(name)) name = `${name}/${Date.now()}`;
       const r = await this.#createSnapshot('committed', name, parent, { ...labels, [LABEL_SNAPSHOT_REF]: target }, async (dir) => {
         if (type === 'bootstrap') {
-          // nydusd (when not running yet) starts while the bootstrap downloads.
+          // nydusd (when not running yet) starts, and the image's prefetch profile is looked up,
+          // while the bootstrap downloads.
           this.#o.daemons.prestart();
+          if (templateAllowsPrefetch(this.#o.nydusdTemplate)) this.#profiles.prepare(layer.imageRef, layer.auth, layer.layerDigest);
           await this.#o.resolver.fetchBootstrap(layer.imageRef, layer.layerDigest, layer.auth, join(dir, 'fs', BOOTSTRAP_PATH));
         }
       }, layer);

@@ -84,8 +84,14 @@ export class TraceRecorder {
     let reason: ContainerTrace['reason'];
     for (;;) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.#o.pollMs);
-        this.#stop.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const stop = this.#stop.signal;
+        const done = (): void => {
+          clearTimeout(t);
+          stop.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, this.#o.pollMs);
+        stop.addEventListener('abort', done, { once: true });
       });
       if (this.#stop.signal.aborted) { reason = 'closed'; break; }
       try {
@@ -136,7 +142,7 @@ export function readTraces(dir: string, imageRef: string): ContainerTrace[] {
   for (const n of names) {
     try {
       const t = JSON.parse(readFileSync(join(d, n), 'utf8')) as ContainerTrace;
-      if (t.image === imageRef && Array.isArray(t.files)) out.push(t);
+      if (t.image === imageRef && Array.isArray(t.files) && t.files.every((f: unknown) => typeof (f as TracedFile | null)?.path === 'string')) out.push(t);
     } catch {
       // A damaged trace is skipped.
     }

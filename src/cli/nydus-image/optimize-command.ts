@@ -2,10 +2,11 @@
  * `nydus-image optimize`.
  * @module
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { UsageError } from '../../util/errors.js';
 import { blobDirReader, optimize } from '../../builder/optimize.js';
 import { parsePrefetchList } from '../../builder/prefetch-list.js';
+import { tempPathFor } from '../../util/atomic-file.js';
 import { str, type CommandSpec } from '../cli-args.js';
 
 /** The prefetch list named by `--prefetch-files`: a file, or `-` for stdin. */
@@ -54,10 +55,12 @@ export const optimizeCommand: CommandSpec = {
       });
       const out = str(v['output-json']);
       if (out) {
-        writeFileSync(out, `${JSON.stringify({
+        const tmp = tempPathFor(out);
+        writeFileSync(tmp, `${JSON.stringify({
           version: '0.1.0', bootstrap: r.bootstrap, blobs: r.blobs, prefetch_blob: r.blobId ?? null, blob_path: r.blobPath ?? null,
           blob_size: r.blobSize, prefetch: r.prefetch, missing: r.missing, chunks: r.chunks,
         }, null, 2)}\n`);
+        renameSync(tmp, out);
       }
       process.stdout.write(`${r.blobId ? `blob ${r.blobId} (${r.blobSize} bytes, ${r.chunks} chunks)` : 'no new blob (no listed file has data)'}, bootstrap ${r.bootstrap} with ${r.prefetch.length} prefetch entries\n`);
       return 0;
