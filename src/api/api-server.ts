@@ -16,6 +16,7 @@ export type ApiRequest =
   | { kind: 'daemon-set-log-level'; level: LogLevel }
   | { kind: 'mount'; mountpoint: string; source: string; fsType: string; config: string; prefetchFiles: string[] }
   | { kind: 'umount'; mountpoint: string }
+  | { kind: 'warm'; source: string; config: string; prefetchFiles: string[] }
   | { kind: 'metrics'; what: 'fs' | 'files' | 'pattern' | 'backend' | 'blobcache' | 'inflight' | 'startup'; id: string | undefined; latest: boolean }
   | { kind: 'trace'; id: string | undefined; sinceUnixMs: number; maxFiles: number }
   | { kind: 'daemon-exit' };
@@ -95,6 +96,16 @@ export async function parseApiRequest(req: IncomingMessage): Promise<ApiRequest>
       const pf = body.prefetch_files ?? [];
       if (!Array.isArray(pf) || !pf.every((x) => typeof x === 'string')) throw new ApiError(400, 'prefetch_files must be a list of paths');
       return { kind: 'mount', mountpoint: mp, source, fsType, config, prefetchFiles: pf as string[] };
+    }
+    case 'PUT /api/v1/daemon/prefetch': {
+      const body = jsonBody(await readBody(req));
+      const source = body.source;
+      if (typeof source !== 'string' || source.length === 0) throw new ApiError(400, 'source (bootstrap path) is required');
+      const config = body.config;
+      if (typeof config !== 'string') throw new ApiError(400, 'config must be the JSON config as a string');
+      const pf = body.prefetch_files;
+      if (!Array.isArray(pf) || pf.length === 0 || !pf.every((x) => typeof x === 'string')) throw new ApiError(400, 'prefetch_files must be a non-empty list of paths');
+      return { kind: 'warm', source, config, prefetchFiles: pf as string[] };
     }
     case 'DELETE /api/v1/mount':
       return { kind: 'umount', mountpoint: mountpoint() };

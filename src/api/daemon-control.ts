@@ -98,7 +98,7 @@ export function createDaemonControl(o: ControlOptions): DaemonControl {
         case 'daemon-info':
           return {
             id: d.id, version: { package_ver: PACKAGE_VERSION, git_commit: 'unknown', build_time: '', profile: 'release', rustc: `node ${process.version}` },
-            supervisor: null, state: d.state, start_time_secs: Math.floor(d.startedAt / 1000),
+            supervisor: null, state: d.state, start_time_secs: Math.floor(d.startedAt / 1000), prefetching: d.warming,
             backend_collection: Object.fromEntries([...d.mounts.values()].map((m) => [m.mountpoint, {
               backend_type: m.config.backend.type, mountpoint: m.mountpoint, source: m.source, fs_type: 'rafs', config: JSON.parse(m.configText) as unknown,
             }])),
@@ -125,6 +125,9 @@ export function createDaemonControl(o: ControlOptions): DaemonControl {
           await d.mount({ mountpoint: req.mountpoint, source: req.source, config, configText: req.config, prefetchFiles: req.prefetchFiles });
           return undefined;
         }
+        case 'warm':
+          d.warm({ source: req.source, config: parseDaemonConfig(req.config, 'the prefetch config'), files: req.prefetchFiles });
+          return undefined;
         case 'umount':
           if (!d.mounts.has(req.mountpoint)) throw new ApiError(404, `nothing is mounted at ${req.mountpoint}`);
           await d.umount(req.mountpoint);

@@ -204,6 +204,8 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   logger.info('snapshotter serving', { address: s.address, root, nydusd: s.nydusdPath, pid: process.pid });
+  // nydusd starts now (unless one runs already), off the first image's start-up path.
+  daemons.prestart();
   await new Promise<void>(() => undefined);
   return 0;
 }

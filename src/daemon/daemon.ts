@@ -148,6 +148,13 @@ export class Daemon {
   readonly #o: DaemonOptions;
   #dummyDir: string | undefined;
   #busy: Promise<unknown> = Promise.resolve();
+  /** Cache warmings running (see warm), stopped with the daemon. */
+  readonly #warming = new Set<AbortController>();
+
+  /** Cache warmings (PUT /api/v1/daemon/prefetch) still running. */
+  get warming(): number {
+    return this.#warming.size;
+  }
 
   constructor(options: DaemonOptions) {
     this.#o = options;
@@ -385,8 +392,43 @@ export class Daemon {
     rmSync(k.stateDir, { recursive: true, force: true });
   }
 
+  /**
+   * Fetch the listed files of image `source` into the blob cache without mounting it, in the
+   * background (the snapshotter asks at pull: the container that mounts the image next finds its
+   * start-up data local, or joins the fetches in flight, since the blobs stay open meanwhile).
+   * Returns at once; failures are logged. Paths the image lacks are skipped (one warning).
+   */
+  warm(req: { source: string; config: DaemonConfig; files: readonly string[] }): void {
+    const log = this.#logger.child({ warm: req.source });
+    const image = loadImage(req.source);
+    const backend = this.#backendFor(req.config);
+    const cache = this.#cacheFor(req.config);
+    const stop = new AbortController();
+    this.#warming.add(stop);
+    const opened: CachedBlob[] = [];
+    const run = async (): Promise<void> => {
+      for (const b of image.blobs) {
+        opened.push(cache.open({
+          blobId: b.slot.blobId, compressor: b.compressor, digester: b.digester, chunkCount: b.entry.chunkCount,
+          uncompressedSize: b.entry.uncompressedSize, compressedSize: b.entry.compressedSize,
+          chunkAt: (index: number) => image.chunkRecordByIndex(b.index, index),
+        }, backend));
+      }
+      const times = { begin: 0, end: 0 };
+      const config = { ...req.config, prefetch: { ...req.config.prefetch, enable: false, prefetchAll: false } };
+      await this.#startPrefetch({ config, image, blobs: opened, prefetchTimes: times }, req.files, log, stop.signal);
+      log.info('cache warmed', { files: req.files.length, ms: times.end - times.begin });
+    };
+    void run().catch((e: unknown) => log.warn('cannot warm the cache', { error: (e as Error).message })).finally(async () => {
+      this.#warming.delete(stop);
+      await this.#releaseBlobs(cache, opened);
+      await this.#releaseBackend(backend);
+    });
+  }
+
   /** Unmount everything and release every resource. */
   async stop(): Promise<void> {
+    for (const w of this.#warming) w.abort();
     for (const mp of [...this.mounts.keys()]) {
       try {
         await this.umount(mp);

@@ -260,6 +260,20 @@ export class DaemonManager {
     this.#serial(() => this.#ensureDaemon()).catch((e: unknown) => this.#log.warn('cannot start nydusd ahead of the mount', { error: (e as Error).message }));
   }
 
+  /**
+   * Have nydusd fetch `prefetchFiles` of the image into the blob cache without mounting it (at
+   * pull: the image's first container then finds its start-up data local or in flight). Returns
+   * once nydusd took the request; failures are logged, never thrown.
+   */
+  warm(spec: MountSpec & { prefetchFiles: readonly string[] }): Promise<void> {
+    return this.#serial(async () => {
+      await this.#ensureDaemon();
+      const r = await apiRequest(this.apiSocket, 'PUT', '/api/v1/daemon/prefetch', { source: spec.source, config: spec.config, prefetch_files: spec.prefetchFiles }, 30_000);
+      if (r.status >= 300) throw new Error((r.body as { message?: string } | undefined)?.message ?? `status ${r.status}`);
+      this.#log.info('cache warming started', { source: spec.source, paths: spec.prefetchFiles.length });
+    }).catch((e: unknown) => this.#log.warn('cannot warm the cache at pull', { source: spec.source, error: (e as Error).message }));
+  }
+
   /** Mount an image (nothing happens when the daemon already serves that mountpoint). Starts the daemon when needed. */
   mount(spec: MountSpec): Promise<void> {
     return this.#serial(async () => {

@@ -105,6 +105,11 @@ export class ProfileSource {
     return entry.lookup;
   }
 
+  /** The image's newest profile (no wait cap: for work off the start-up path). */
+  profileOf(imageRef: string, auth: string | undefined, bootstrapDigest: string): Promise<PrefetchChoice | undefined> {
+    return this.#lookupOf(imageRef, auth, bootstrapDigest);
+  }
+
   /**
    * The prefetch list for mounting the image `imageRef` (bootstrap layer `bootstrapDigest`) for
    * a snapshot with `labels`: the label's list, else the newest profile, else undefined.

@@ -154,6 +154,24 @@ export class NydusSnapshotter {
     };
   }
 
+  /**
+   * At pull, once the bootstrap is here: when the image has a prefetch profile, nydusd fetches
+   * its files into the blob cache now, while containerd finishes the pull and creates the
+   * container, so that the first container's reads find them local or in flight.
+   */
+  async #warmAtPull(bootstrap: SnapshotRecord): Promise<void> {
+    try {
+      if (!templateAllowsPrefetch(this.#o.nydusdTemplate)) return;
+      const layer = bootstrap.nydus as NydusLayer;
+      const choice = await this.#profiles.profileOf(layer.imageRef, layer.auth, layer.layerDigest);
+      if (!choice || this.#o.daemons.wanted().includes(this.imageMountpoint(bootstrap.id))) return;
+      const spec = await this.#mountSpec(bootstrap, choice);
+      await this.#o.daemons.warm({ ...spec, prefetchFiles: choice.paths });
+    } catch (e) {
+      this.#log.warn('cannot warm the cache at pull', { key: bootstrap.name, error: (e as Error).message });
+    }
+  }
+
   /** The prefetch list for mounting the image of `bootstrap` for snapshot `r` (none when it is mounted already). */
   async #prefetchFor(bootstrap: SnapshotRecord, r: SnapshotRecord): Promise<PrefetchChoice | undefined> {
     if (this.#o.daemons.wanted().includes(this.imageMountpoint(bootstrap.id)) || !templateAllowsPrefetch(this.#o.nydusdTemplate)) return undefined;
@@ -240,6 +258,7 @@ export class NydusSnapshotter {
         }
       }, layer);
       this.#log.info('remote snapshot', { key, name: r.name, type, image: layer.imageRef, layer: layer.layerDigest });
+      if (type === 'bootstrap') void this.#warmAtPull(r);
       return true;
     })();
     this.#remoteInFlight.set(flight, p);

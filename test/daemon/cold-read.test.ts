@@ -82,6 +82,34 @@ describe('cold reads: sibling files', () => {
   }
 });
 
+describe('cache warming without a mount (PUT /api/v1/daemon/prefetch)', () => {
+  const f = imageWithDaemon('nydusd-warm-test-', (src) => {
+    fs.mkdirSync(path.join(src, 'a'));
+    fs.writeFileSync(path.join(src, 'a/one'), prngBytes('one', 300_000));
+    fs.writeFileSync(path.join(src, 'a/two'), prngBytes('two', 2_500_000));
+    fs.mkdirSync(path.join(src, 'b'));
+    fs.writeFileSync(path.join(src, 'b/other'), prngBytes('other', 3_000_000));
+  });
+
+  test('the listed files are fetched into the cache; a later mount reads them with no backend request', async () => {
+    const { work, src, d } = f;
+    const cfg = nydusdConfig({ backend: { type: 'localfs', dir: f.blobs }, workDir: `${work}/cache`, amplifyIo: 0, extra: { cold_read: { adaptive_amplify: false } } });
+    const bad = await d.api('PUT', '/api/v1/daemon/prefetch', { source: f.boot, config: cfg, prefetch_files: 'no' });
+    assert.equal(bad.status, 400);
+    const missing = await d.api('PUT', '/api/v1/daemon/prefetch', { source: `${work}/none.boot`, config: cfg, prefetch_files: ['/a/one'] });
+    assert.ok(missing.status >= 400, 'a missing bootstrap is refused');
+    const r = await d.api('PUT', '/api/v1/daemon/prefetch', { source: f.boot, config: cfg, prefetch_files: ['/a/two', '/a/one', '/not/there'] });
+    assert.equal(r.status, 204, JSON.stringify(r.body));
+    await waitFor('the warming to end', async () => ((await d.api('GET', '/api/v1/daemon')).body as { prefetching: number }).prefetching === 0 ? true : undefined);
+    await withApiMount(d, path.join(work, 'mnt'), f.boot, cfg, async (q) => {
+      for (const n of ['a/one', 'a/two']) assert.ok(fs.readFileSync(path.join(work, 'mnt', n)).equals(fs.readFileSync(path.join(src, n))), n);
+      assert.equal(((await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup).backend_requests, 0, 'the warmed files came from the cache');
+      assert.ok(fs.readFileSync(path.join(work, 'mnt', 'b/other')).equals(fs.readFileSync(path.join(src, 'b/other'))));
+      assert.ok(((await d.api('GET', `/api/v1/metrics/startup${q}`)).body as Startup).backend_requests > 0, 'an unlisted file was not warmed');
+    });
+  });
+});
+
 describe('cold reads: background streaming and start-up metrics', () => {
   const f = imageWithDaemon('nydusd-coldread-test-', (src) => makeMessyTree(src));
 
