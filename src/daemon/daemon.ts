@@ -416,7 +416,7 @@ export class Daemon {
       }
       const times = { begin: 0, end: 0 };
       const config = { ...req.config, prefetch: { ...req.config.prefetch, enable: false, prefetchAll: false } };
-      await this.#startPrefetch({ config, image, blobs: opened, prefetchTimes: times }, req.files, log, stop.signal);
+      await this.#startPrefetch({ config, image, blobs: opened, prefetchTimes: times }, req.files, log, stop.signal, false);
       log.info('cache warmed', { files: req.files.length, ms: times.end - times.begin });
     };
     void run().catch((e: unknown) => log.warn('cannot warm the cache', { error: (e as Error).message })).finally(async () => {
@@ -447,7 +447,7 @@ export class Daemon {
    * files, in their order. Files are resolved to chunks in batches, each batch handed to the blob
    * caches at once: the first fetches start while the rest of a long list is still being resolved.
    */
-  #startPrefetch(m: Pick<MountedImage, 'config' | 'image' | 'blobs' | 'prefetchTimes'>, files: readonly string[], log: Logger, signal: AbortSignal): Promise<void> {
+  #startPrefetch(m: Pick<MountedImage, 'config' | 'image' | 'blobs' | 'prefetchTimes'>, files: readonly string[], log: Logger, signal: AbortSignal, warnMissing = true): Promise<void> {
     const p = m.config.prefetch;
     if (!p.enable && files.length === 0) return Promise.resolve();
     const work = async (): Promise<void> => {
@@ -493,7 +493,8 @@ export class Daemon {
           else missing.push(f);
         }
         // One warning per mount: a profile made for another version of an image may miss many paths.
-        if (missing.length > 0) log.warn(`${missing.length} of ${files.length} prefetch files are not in the image; prefetching the rest`, { missing: missing.length, first: missing.slice(0, 5) });
+        // (A cache warming leaves it to the mount that follows.)
+        if (missing.length > 0 && warnMissing) log.warn(`${missing.length} of ${files.length} prefetch files are not in the image; prefetching the rest`, { missing: missing.length, first: missing.slice(0, 5) });
         const seen = new Set<number>();
         // Depth first, in list order: the first root on top.
         const stack = roots.reverse();

@@ -158,6 +158,10 @@ describe('nydus-snapshotter prefetches by prefetch profiles', { timeout: 300_000
         assert.deepEqual(read(mnt, OTHER[0] as string), want(OTHER[0] as string));
         assert.ok(await reads(mnt) > before, 'an unlisted file is fetched when read');
         assert.match((sn as StartedSnapshotter).log(), /prefetching by list .*"from":"profile sha256:[0-9a-f]{64}","paths":3/);
+        // The pull already had nydusd warm the cache with the profile, before the container's mount.
+        assert.match((sn as StartedSnapshotter).log(), /cache warming started .*"paths":3/);
+        const warmed = fs.readFileSync(path.join(sroot, 'nydusd', 'nydusd.log'), 'utf8');
+        assert.match(warmed, /cache warmed .*"files":3/);
       } finally {
         await undo();
       }
@@ -177,8 +181,8 @@ describe('nydus-snapshotter prefetches by prefetch profiles', { timeout: 300_000
         const before = await reads(mnt);
         for (const p of OTHER.slice(0, 2)) assert.deepEqual(read(mnt, p), want(p), p);
         assert.equal(await reads(mnt), before, 'the label\'s files came from the cache');
-        assert.deepEqual(read(mnt, START[2] as string), want(START[2] as string));
-        assert.ok(await reads(mnt) > before, 'the profile\'s files were not prefetched');
+        // (The profile's files may be in the cache too: the pull warmed it with the profile before
+        // the container's label was known.)
         assert.match((sn as StartedSnapshotter).log(), /prefetching by list .*"from":"label","paths":2/);
       } finally {
         await undo();
