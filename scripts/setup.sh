@@ -18,9 +18,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 #   busybox-static  /bin/busybox for small runnable test rootfs; curl  the demo talks to the registry
 #   containerd runc  run containers through the snapshotter; stargz-snapshotter  only for its
 #                  `ctr-remote image rpull`, which passes layer labels to a remote snapshotter
+#   strace       bench:startup lists the files its programs open (the transfer floor)
 PKGS=(erofs-utils attr tar gzip zstd util-linux mount kmod e2fsprogs coreutils time
       docker-registry skopeo umoci apache2-utils nginx busybox-static openssl curl
-      containerd runc stargz-snapshotter)
+      containerd runc stargz-snapshotter strace)
 
 missing=()
 for p in "${PKGS[@]}"; do

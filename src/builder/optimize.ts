@@ -18,6 +18,7 @@ import { FormatError } from '../util/errors.js';
 import { TempFiles } from '../util/atomic-file.js';
 import { isWritableCompressor, type Compressor } from '../util/compress.js';
 import { toHex } from '../util/bytes.js';
+import { mapBounded } from '../util/map-bounded.js';
 import { S_IFMT, S_IFREG } from '../format/v6/constants.js';
 import { CHUNK_FLAG_COMPRESSED, type ChunkRecord } from '../format/v6/chunk-record.js';
 import type { BlobEntry } from '../format/v6/blob-entry.js';
@@ -133,23 +134,6 @@ function planReads(wanted: readonly Wanted[], max: number): Wanted[][] {
   return reads;
 }
 
-async function forEachBounded<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (!failed && next < items.length) {
-      const t = items[next++] as T;
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  });
-  await Promise.all(workers);
-}
-
 function writeAll(fd: number, data: Uint8Array, pos: number): void {
   for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off, pos + off);
 }
@@ -220,7 +204,7 @@ export async function optimize(o: OptimizeOptions): Promise<OptimizeResult> {
       spool = { fd: openSync(spoolPath, 'w+', 0o600), path: spoolPath };
       const sp = spool;
       // Fetch in blob order, verify each chunk, park its stored bytes at its place in list order.
-      await forEachBounded(planReads(wanted, o.maxReadBytes ?? DEFAULT_MAX_READ), o.concurrency ?? 4, async (group) => {
+      await mapBounded(planReads(wanted, o.maxReadBytes ?? DEFAULT_MAX_READ), o.concurrency ?? 4, async (group) => {
         const first = group[0] as Wanted;
         const last = group[group.length - 1] as Wanted;
         const start = first.rec.compressedOffset;

@@ -7,6 +7,7 @@
  * leaves a tag pointing at half an image.
  * @module
  */
+import { mapBounded } from '../util/map-bounded.js';
 import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, copyFileSync, renameSync, createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -65,19 +66,6 @@ const DEFAULT_CONCURRENCY = Math.max(2, Math.min(4, availableParallelism()));
 
 function sha256(b: Uint8Array): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
-}
-
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (t: T, k: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const k = next++;
-      out[k] = await fn(items[k] as T, k);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/digest.js';
 import { join } from 'node:path';
 import { FormatError } from '../util/errors.js';
 import { fileSource, type ByteSource } from '../image/byte-source.js';
@@ -53,7 +53,7 @@ export interface OptimizeImageResult {
 }
 
 function sha256(b: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  return `sha256:${sha256Hex(b)}`;
 }
 
 /** Ranged reads of the source's blob layers, by blob id. */

@@ -216,7 +216,9 @@ export class RegistryClient {
           throw new RegistryError('ERR_REGISTRY_BAD_RESPONSE', `Cannot ${action}: the answer is not JSON`, { cause: e });
         }
         if (typeof j !== 'object' || j === null || !Array.isArray(j.manifests)) throw new RegistryError('ERR_REGISTRY_BAD_RESPONSE', `Cannot ${action}: the answer is not an image index`);
-        return { manifests: j.manifests as unknown[], applied, next: m?.[1] !== undefined ? new URL(m[1], u) : undefined };
+        // A next page elsewhere than this registry is not followed (credentials stay here).
+        const next = m?.[1] !== undefined ? new URL(m[1], u) : undefined;
+        return { manifests: j.manifests as unknown[], applied, next: next?.origin === u.origin ? next : undefined };
       });
       if (page === undefined) {
         if (pages === 0) return undefined;

@@ -129,7 +129,10 @@ export async function loadProfile(t: ProfileTarget, p: Pick<ProfileInfo, 'digest
     parts.push(c);
   }
   if (n !== m.list.size) throw new NydusError('ERR_BAD_PROFILE', `Cannot use prefetch profile ${p.digest}: its list blob has ${n} bytes, its descriptor says ${m.list.size}`);
-  const paths = decodePrefetchList(Buffer.concat(parts), `prefetch profile ${p.digest}`);
+  const data = Buffer.concat(parts);
+  const got256 = `sha256:${sha256Hex(data)}`;
+  if (got256 !== m.list.digest) throw new NydusError('ERR_BAD_PROFILE', `Cannot use prefetch profile ${p.digest}: its list blob has digest ${got256}, its descriptor says ${m.list.digest}`);
+  const paths = decodePrefetchList(data, `prefetch profile ${p.digest}`);
   return { digest: p.digest, size: got.data.length, created: m.created, paths };
 }
 

@@ -205,7 +205,7 @@ export class FileCachedBlob implements CachedBlob {
       }
     });
     if (toFetch.length > 0) {
-      const along = (options.alongWith ?? []).filter((rec) => {
+      const along = options.alongWith === undefined ? [] : options.alongWith.filter((rec) => {
         try {
           this.#check(rec);
         } catch {
@@ -213,10 +213,10 @@ export class FileCachedBlob implements CachedBlob {
         }
         return this.#fetchable(rec.index) && !toFetch.includes(rec);
       });
-      const wanted = new Set(toFetch.map((r) => r.index));
-      for (const g of planFetches([...toFetch, ...along], { limit: this.#amplify(), chunkAt: this.#chunkAt, canFetch: this.#fetchable })) {
+      const wanted = along.length > 0 ? new Set(toFetch.map((r) => r.index)) : undefined;
+      for (const g of planFetches(along.length > 0 ? [...toFetch, ...along] : toFetch, { limit: this.#amplify(), chunkAt: this.#chunkAt, canFetch: this.#fetchable })) {
         // Chunks fetched along with the wanted ones ride in their requests, never alone.
-        if (along.length === 0 || g.some((r) => wanted.has(r.index))) this.#startFetch(g, false);
+        if (!wanted || g.some((r) => wanted.has(r.index))) this.#startFetch(g, false);
       }
       for (const { pos, rec } of missingPos) out[pos] = (this.#inflight.get(rec.index) as Inflight).promise;
     }
