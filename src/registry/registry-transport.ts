@@ -301,7 +301,9 @@ export class RegistryTransport {
             continue;
           }
         }
-        if (basic && this.#opts.credentials && this.#mode !== 'basic' && !triedBasic) {
+        // Retry with Basic credentials unless this very request already carried them: a request
+        // sent before a concurrent one learned the scheme (mode already 'basic') retries too.
+        if (basic && this.#opts.credentials && !triedBasic && !(auth ?? '').startsWith('Basic ')) {
           triedBasic = true;
           this.#mode = 'basic';
           continue;

@@ -179,6 +179,22 @@ describe('RegistryClient with htpasswd basic auth over plain HTTP', () => {
     }
   });
 
+  test('concurrent first requests of a new client all learn Basic auth (none fails with 401)', async () => {
+    const seed = new RegistryClient(reg.host, { plainHttp: true, credentials: { username: 'alice', password: 's3cret' } });
+    try {
+      await seed.pushBlob('sec/many', sha(SMALL), SMALL.length, SMALL);
+    } finally {
+      await seed.close();
+    }
+    const c = new RegistryClient(reg.host, { plainHttp: true, credentials: { username: 'alice', password: 's3cret' } });
+    try {
+      const got = await Promise.all(Array.from({ length: 8 }, (_, k) => c.readBlob('sec/many', sha(SMALL), k * 10, 10)));
+      got.forEach((g, k) => assert.ok(eq(g, SMALL.subarray(k * 10, k * 10 + 10)), `read ${k}`));
+    } finally {
+      await c.close();
+    }
+  });
+
   test('wrong or missing credentials fail with a message naming the registry', async () => {
     for (const credentials of [{ username: 'alice', password: 'nope' }, undefined]) {
       const c = new RegistryClient(reg.host, { plainHttp: true, ...(credentials ? { credentials } : {}) });
